@@ -1,0 +1,33 @@
+"""One application exception, mapped to clear 4xx responses that name the field."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from workers.engine.errors import ConfigError
+
+
+class ApplicationError(Exception):
+    """A request that cannot be carried out; ``field`` names the offending input."""
+
+    def __init__(self, message: str, *, field: str | None = None, status_code: int = 400):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status_code = status_code
+
+    def as_dict(self) -> dict:
+        return {self.field: [self.message]} if self.field else {"detail": self.message}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ConfigError):
+        return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,93 @@
+"""Shared fixtures: a team with an owner, an editor and a viewer, and an outsider."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
+from backend.policies.models import SamplingPolicy
+from backend.teams.models import Membership, Role, Team
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username: str):
+    return get_user_model().objects.create_user(username=username, email=f"{username}@example.com", password=PASSWORD)
+
+
+@pytest.fixture
+def owner(db):
+    return make_user("olivia")
+
+
+@pytest.fixture
+def editor(db):
+    return make_user("eddie")
+
+
+@pytest.fixture
+def viewer(db):
+    return make_user("vera")
+
+
+@pytest.fixture
+def outsider(db):
+    return make_user("oscar")
+
+
+@pytest.fixture
+def team(owner, editor, viewer):
+    team = Team.objects.create(name="Vision", slug="vision")
+    Membership.objects.create(team=team, user=owner, role=Role.OWNER)
+    Membership.objects.create(team=team, user=editor, role=Role.EDITOR)
+    Membership.objects.create(team=team, user=viewer, role=Role.VIEWER)
+    return team
+
+
+@pytest.fixture
+def other_team(outsider):
+    team = Team.objects.create(name="Elsewhere", slug="elsewhere")
+    Membership.objects.create(team=team, user=outsider, role=Role.OWNER)
+    return team
+
+
+@pytest.fixture
+def dataset(team, owner):
+    """A ready dataset row; its arrays are not needed by tests that never train."""
+    return Dataset.objects.create(
+        team=team,
+        name="tiny-digits",
+        format=DatasetFormat.NPZ,
+        source="tiny-digits.npz",
+        status=DatasetStatus.READY,
+        sha256=hashlib.sha256(b"tiny-digits").hexdigest(),
+        input_shape=[64],
+        class_names=[str(digit) for digit in range(10)],
+        class_counts=[10] * 10,
+        train_size=100,
+        test_size=50,
+        created_by=owner,
+    )
+
+
+@pytest.fixture
+def builtin_policies(db):
+    """The default policy of every strategy, keyed by strategy."""
+    return {policy.strategy: policy for policy in SamplingPolicy.objects.filter(team=None)}
+
+
+@pytest.fixture
+def client_for():
+    """``client_for(user)`` gives a DRF client logged in as ``user`` (None: anonymous)."""
+
+    def make(user):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make

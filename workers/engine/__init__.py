@@ -1,0 +1,1 @@
+"""Samplewise's training and sampling engine: pure PyTorch, no Django."""
