@@ -1,1 +1,46 @@
-urlpatterns: list = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from backend.api import auth, datasets, engine, experiments, policies, runs, teams
+
+urlpatterns = [
+    path("auth/token/", auth.TokenObtainApi.as_view(), name="api-token"),
+    path("teams/", teams.TeamListCreateApi.as_view(), name="api-teams"),
+    path("teams/<int:team_id>/", teams.TeamDetailApi.as_view(), name="api-team"),
+    path("teams/<int:team_id>/members/", teams.MembershipListCreateApi.as_view(), name="api-team-members"),
+    path(
+        "teams/<int:team_id>/members/<int:membership_id>/",
+        teams.MembershipDetailApi.as_view(),
+        name="api-team-member",
+    ),
+    path("strategies/", engine.StrategyListApi.as_view(), name="api-strategies"),
+    path("models/", engine.ModelListApi.as_view(), name="api-models"),
+    path("recipe-schema/", engine.RecipeSchemaApi.as_view(), name="api-recipe-schema"),
+    path("datasets/", datasets.DatasetListCreateApi.as_view(), name="api-datasets"),
+    path("datasets/<int:dataset_id>/", datasets.DatasetDetailApi.as_view(), name="api-dataset"),
+    path("policies/", policies.PolicyListCreateApi.as_view(), name="api-policies"),
+    path("policies/<int:policy_id>/", policies.PolicyDetailApi.as_view(), name="api-policy"),
+    path("experiments/", experiments.ExperimentListCreateApi.as_view(), name="api-experiments"),
+    path("experiments/<int:experiment_id>/", experiments.ExperimentDetailApi.as_view(), name="api-experiment"),
+    path(
+        "experiments/<int:experiment_id>/cancel/",
+        experiments.ExperimentCancelApi.as_view(),
+        name="api-experiment-cancel",
+    ),
+    path(
+        "experiments/<int:experiment_id>/share-links/",
+        experiments.ShareLinkListCreateApi.as_view(),
+        name="api-experiment-share-links",
+    ),
+    path(
+        "share-links/<int:share_link_id>/revoke/",
+        experiments.ShareLinkRevokeApi.as_view(),
+        name="api-share-link-revoke",
+    ),
+    path("runs/", runs.RunListApi.as_view(), name="api-runs"),
+    path("runs/<int:run_id>/", runs.RunDetailApi.as_view(), name="api-run"),
+    path("runs/<int:run_id>/cancel/", runs.RunCancelApi.as_view(), name="api-run-cancel"),
+    path("runs/<int:run_id>/metrics/", runs.RunMetricListApi.as_view(), name="api-run-metrics"),
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+]
