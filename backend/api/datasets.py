@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import django_filters
 from django.db import transaction
 from django.db.models import ProtectedError
@@ -9,6 +11,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.filters import OrderingFilter, SearchFilter
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,6 +22,7 @@ from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
 from backend.datasets.services import dataset_create_builtin, dataset_import_upload
 from backend.teams.access import Access, get_team_object
+from workers.engine.datasets import BUILTIN_DATASETS
 
 
 class DatasetOutputSerializer(serializers.ModelSerializer):
@@ -51,7 +55,7 @@ class DatasetOutputSerializer(serializers.ModelSerializer):
 class DatasetBuiltinInputSerializer(serializers.Serializer):
     team = serializers.IntegerField()
     name = serializers.CharField(max_length=100)
-    builtin = serializers.CharField(help_text='Built-in dataset key, e.g. "mnist1d" or "digits".')
+    builtin = serializers.ChoiceField(choices=list(BUILTIN_DATASETS.items()))
     description = serializers.CharField(required=False, allow_blank=True, default="")
 
 
@@ -76,8 +80,15 @@ class DatasetFilter(django_filters.FilterSet):
         fields = ["team", "status", "format"]
 
 
+class FormatFilterNegotiation(DefaultContentNegotiation):
+    """Leaves ``?format=`` to the dataset format filter instead of picking a renderer by it."""
+
+    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
+
+
 class DatasetListCreateApi(generics.ListAPIView):
     queryset = Dataset.objects.none()
+    content_negotiation_class = FormatFilterNegotiation
     serializer_class = DatasetOutputSerializer
     parser_classes = [JSONParser, MultiPartParser]
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
