@@ -46,11 +46,13 @@ def filesystem_broker_options(var_dir: Path) -> dict:
     broker_dir = var_dir / "broker"
     queue_dir = broker_dir / "queue"
     processed_dir = broker_dir / "processed"
-    for folder in (queue_dir, processed_dir):
+    control_dir = broker_dir / "control"
+    for folder in (queue_dir, processed_dir, control_dir):
         folder.mkdir(parents=True, exist_ok=True)
     return {
         "data_folder_in": str(queue_dir),
         "data_folder_out": str(queue_dir),
         "processed_folder": str(processed_dir),
+        "control_folder": str(control_dir),
         "store_processed": False,
     }
