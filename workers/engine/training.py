@@ -1,0 +1,647 @@
+"""The training loop: data, model, loop, evaluation, timing.
+
+``train_run(config, dataset)`` trains one run (one policy, budget and seed) and
+returns its timings, accuracies and evaluation curve. Budget semantics: the
+strategy's sampler fixes how many examples a round trains on, the number of
+rounds is the recipe's (``full_short`` shortens it), and the learning-rate
+schedule is laid over exactly the steps those rounds take.
+
+Time is kept in three separate accounts: selection (choosing examples,
+including any proxy training), training, and evaluation. The curve's
+``wall_clock_seconds`` is selection + training; evaluation is excluded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workers.engine.arrays import ArrayDataset
+from workers.engine.errors import ConfigError
+from workers.engine.models import build_model, get_model_spec
+from workers.engine.recipe import resolve_recipe
+from workers.engine.strategies import (
+    ProxyRun,
+    Sampler,
+    SelectionContext,
+    get_strategy,
+    make_sampler,
+    resolve_strategy_params,
+)
+from workers.engine.timing import LearningRateSchedule, PhaseTimer
+
+CHECKPOINT_FORMAT = 1
+CONFIG_KEYS = ("model", "recipe", "strategy", "params", "budget", "seed")
+# Keys the backend adds to a run's config that do not change how it trains.
+IGNORED_CONFIG_KEYS = ("dataset_sha256",)
+# Separates the strategy's RNG stream from the one that shuffles and augments batches.
+SELECTION_STREAM = 1
+
+
+# ---------------------------------------------------------------------------
+# Configuration and results
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    model: str
+    recipe: dict[str, Any]
+    strategy: str
+    params: dict[str, Any]
+    budget: float
+    seed: int
+
+    def fingerprint(self) -> str:
+        encoded = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(encoded.encode()).hexdigest()
+
+
+def check_run_config(config: Mapping[str, Any]) -> RunConfig:
+    """Validate a run's config and fill defaults; errors name the field."""
+    if not isinstance(config, Mapping):
+        raise ConfigError("config", "must be an object")
+    for key in config:
+        if key not in CONFIG_KEYS and key not in IGNORED_CONFIG_KEYS:
+            raise ConfigError(str(key), "is not a known run setting")
+    for key in CONFIG_KEYS:
+        if key not in config:
+            raise ConfigError(key, "is required")
+    get_model_spec(config["model"])
+    strategy = get_strategy(config["strategy"])
+    budget = config["budget"]
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget <= 1:
+        raise ConfigError("budget", f"must be a fraction in (0, 1]; got {budget!r}")
+    seed = config["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError("seed", f"must be a non-negative integer; got {seed!r}")
+    return RunConfig(
+        model=config["model"],
+        recipe=resolve_recipe(config["recipe"]),
+        strategy=strategy.key,
+        params=resolve_strategy_params(strategy.key, config["params"]),
+        budget=float(budget) if strategy.uses_budget else 1.0,
+        seed=seed,
+    )
+
+
+@dataclass
+class RunResult:
+    selection_seconds: float
+    training_seconds: float
+    evaluation_seconds: float
+    final_accuracy: float | None
+    best_accuracy: float | None
+    time_to_target_seconds: float | None
+    samples_trained: int
+    metrics: list[dict[str, Any]]
+    canceled: bool
+    rounds_completed: int
+    resumed_from_round: int | None
+    rounds_planned: int = 0
+    optimizer_steps: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Callbacks:
+    """Hooks a caller may override; the defaults do nothing.
+
+    ``should_stop`` is called before every optimizer step, so it must be cheap
+    (read a flag, not a database).
+    """
+
+    def on_evaluation(self, metric: dict[str, Any]) -> None:
+        """Called with each evaluation's metric row."""
+
+    def on_round_end(self, round_index: int) -> None:
+        """Called after each round's training, e.g. to send a heartbeat."""
+
+    def should_stop(self) -> bool:
+        return False
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError("device", f"must be cpu, cuda or auto; got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device", "CUDA was requested but is not available")
+    return torch.device(device)
+
+
+# ---------------------------------------------------------------------------
+# Data: the whole dataset on the device, batches gathered and augmented there
+# ---------------------------------------------------------------------------
+
+
+def _channel_statistics(images: Tensor, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and std of uint8 N×C×H×W images, in chunks to bound memory."""
+    channels = images.shape[1]
+    total = torch.zeros(channels, dtype=torch.float64, device=images.device)
+    total_sq = torch.zeros_like(total)
+    for start in range(0, len(images), chunk):
+        block = images[start : start + chunk].to(torch.float64)
+        total += block.sum(dim=(0, 2, 3))
+        total_sq += block.square().sum(dim=(0, 2, 3))
+    count = images.shape[0] * images.shape[2] * images.shape[3]
+    mean = total / count
+    std = (total_sq / count - mean.square()).clamp_min(0).sqrt()
+    return mean.float(), std.float().clamp_min(1e-3)
+
+
+class DeviceData:
+    """Training and test arrays as device tensors, normalised with training-set statistics.
+
+    Images stay uint8 on the device (4× less memory) and are normalised per
+    channel batch by batch; feature columns and sequences are normalised once.
+    """
+
+    def __init__(self, dataset: ArrayDataset, device: torch.device, *, channels_last: bool):
+        self.kind = dataset.kind
+        self.device = device
+        self.channels_last = channels_last and dataset.kind == "image"
+        self.num_classes = dataset.num_classes
+        self.labels = np.ascontiguousarray(dataset.y_train, dtype=np.int64)
+        self.y_train = torch.from_numpy(self.labels).to(device)
+        self.y_test = torch.from_numpy(np.ascontiguousarray(dataset.y_test, dtype=np.int64)).to(device)
+        if self.kind == "image":
+            self.x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train)).to(device)
+            self.x_test = torch.from_numpy(np.ascontiguousarray(dataset.x_test)).to(device)
+            mean, std = _channel_statistics(self.x_train)
+            self.mean = mean.view(1, -1, 1, 1)
+            self.std = std.view(1, -1, 1, 1)
+        else:
+            x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train, dtype=np.float32)).to(device)
+            x_test = torch.from_numpy(np.ascontiguousarray(dataset.x_test, dtype=np.float32)).to(device)
+            # Feature columns get their own statistics; a sequence shares one scale.
+            dims = 0 if self.kind == "features" else None
+            mean = x_train.mean(dim=dims, keepdim=dims is not None)
+            std = x_train.std(dim=dims, keepdim=dims is not None).clamp_min(1e-6)
+            self.x_train = (x_train - mean) / std
+            self.x_test = (x_test - mean) / std
+
+    @property
+    def train_size(self) -> int:
+        return len(self.y_train)
+
+    def _prepare(self, x: Tensor) -> Tensor:
+        if self.kind == "image":
+            x = (x.float() - self.mean) / self.std
+        return x
+
+    def _finish(self, x: Tensor) -> Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    def train_batch(self, indices: Tensor, recipe: Mapping[str, Any], generator: torch.Generator) -> Tensor:
+        x = self._prepare(self.x_train[indices])
+        if recipe["augment_flip"] and x.ndim == 4:
+            x = random_flip(x, generator)
+        if recipe["augment_translate"] and x.ndim in (2, 4):
+            x = random_translate(x, recipe["augment_translate"], generator)
+        return self._finish(x)
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+        for start in range(0, len(self.y_test), batch_size):
+            x = self._finish(self._prepare(self.x_test[start : start + batch_size]))
+            yield x, self.y_test[start : start + batch_size]
+
+
+def random_flip(images: Tensor, generator: torch.Generator) -> Tensor:
+    """Mirror a random half of the batch left to right."""
+    flip = torch.rand(len(images), generator=generator, device=images.device) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), images.flip(3), images)
+
+
+def random_translate(x: Tensor, pad: int, generator: torch.Generator) -> Tensor:
+    """Shift every example by its own random offset in [-pad, pad], filling with zeros (the mean).
+
+    Images shift in both directions, sequences along their length. Offsets are
+    applied as index gathers, so the whole batch moves in a few tensor ops.
+    """
+    batch = len(x)
+    axes = 2 if x.ndim == 4 else 1
+    shifts = torch.randint(0, 2 * pad + 1, (axes, batch), generator=generator, device=x.device)
+    if x.ndim == 2:
+        length = x.shape[1]
+        index = shifts[0, :, None] + torch.arange(length, device=x.device)
+        return F.pad(x, (pad, pad)).gather(1, index)
+    _, channels, height, width = x.shape
+    padded = F.pad(x, (pad, pad, pad, pad))
+    rows = (shifts[0, :, None] + torch.arange(height, device=x.device))[:, None, :, None]
+    x = padded.gather(2, rows.expand(batch, channels, height, width + 2 * pad))
+    cols = (shifts[1, :, None] + torch.arange(width, device=x.device))[:, None, None, :]
+    return x.gather(3, cols.expand(batch, channels, height, width))
+
+
+def _check_dataset(dataset: ArrayDataset, model_key: str) -> None:
+    spec = get_model_spec(model_key)
+    if dataset.kind not in spec.inputs:
+        accepted = ", ".join(spec.inputs)
+        raise ConfigError("model", f"{model_key} takes {accepted} inputs; this dataset holds {dataset.kind} inputs")
+    if len(dataset.y_train) == 0 or len(dataset.y_test) == 0:
+        raise ConfigError("dataset", "needs at least one training and one test example")
+    for name, labels in (("y_train", dataset.y_train), ("y_test", dataset.y_test)):
+        if labels.min() < 0 or labels.max() >= dataset.num_classes:
+            raise ConfigError(f"dataset.{name}", f"labels must lie in [0, {dataset.num_classes})")
+
+
+# ---------------------------------------------------------------------------
+# Model and optimizer
+# ---------------------------------------------------------------------------
+
+
+def _make_optimizer(model: nn.Module, recipe: Mapping[str, Any]) -> torch.optim.Optimizer:
+    """SGD (Nesterov) or AdamW; batch-norm parameters and biases are not decayed."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    groups = [
+        {"params": decay, "weight_decay": recipe["weight_decay"]},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if recipe["optimizer"] == "adamw":
+        return torch.optim.AdamW(groups, lr=recipe["lr"])
+    nesterov = recipe["nesterov"] and recipe["momentum"] > 0
+    return torch.optim.SGD(groups, lr=recipe["lr"], momentum=recipe["momentum"], nesterov=nesterov)
+
+
+# ---------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Progress:
+    """Everything that advances round by round; saved whole in a checkpoint."""
+
+    next_round: int = 0
+    step: int = 0
+    samples_trained: int = 0
+    selection_seconds: float = 0.0
+    training_seconds: float = 0.0
+    evaluation_seconds: float = 0.0
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Trainer:
+    """One run over data already on the device."""
+
+    def __init__(
+        self,
+        run: RunConfig,
+        data: DeviceData,
+        *,
+        callbacks: Callbacks,
+        evaluate: bool = True,
+    ):
+        self.run = run
+        self.recipe = run.recipe
+        self.data = data
+        self.device = data.device
+        self.callbacks = callbacks
+        self.evaluates = evaluate
+        self.cuda = self.device.type == "cuda"
+
+        # Model: initialised from the run seed without disturbing the caller's global RNG.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(run.seed)
+            model = build_model(run.model, input_shape=tuple(data.x_train.shape[1:]), num_classes=data.num_classes)
+        model = model.to(self.device)
+        if data.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self.optimizer = _make_optimizer(model, self.recipe)
+
+        # Budget: the sampler fixes the round size; the schedule spans exactly the steps it implies.
+        self.sampler: Sampler = make_sampler(run.strategy, run.params, budget=run.budget, labels=data.labels)
+        self.rounds = self.sampler.planned_rounds(self.recipe["rounds"])
+        self.steps_per_round = math.ceil(self.sampler.round_size / self.recipe["batch_size"])
+        self.schedule = LearningRateSchedule(
+            self.recipe["lr"],
+            self.steps_per_round * self.rounds,
+            self.recipe["schedule"],
+            self.recipe["warmup_fraction"],
+        )
+        self._set_lr(self.schedule.lr(0))
+
+        # Randomness: one device generator for batch order and augmentation, one numpy stream for the strategy.
+        self.generator = torch.Generator(device=self.device).manual_seed(run.seed)
+        self.selection_rng = np.random.default_rng(np.random.SeedSequence([run.seed, SELECTION_STREAM]))
+
+        self.progress = _Progress()
+        self.seen_losses = torch.full((data.train_size,), float("nan"), device=self.device)
+        self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        self.loss_count = 0
+        self.timer = PhaseTimer(self.device)
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.cuda:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def fit(self, checkpoint_path: Path | None = None, checkpoint_every_seconds: float = 0.0) -> RunResult:
+        resumed_from_round = self._load_checkpoint(checkpoint_path) if checkpoint_path else None
+        last_saved_at = time.monotonic()
+        canceled = False
+        for round_index in range(self.progress.next_round, self.rounds):
+            if self.callbacks.should_stop():
+                canceled = True
+                break
+
+            self.timer.start()
+            order, weights = self._select(round_index)
+            self.progress.selection_seconds += self.timer.stop()
+
+            self.timer.start()
+            completed = self._train_round(order, weights)
+            self.progress.training_seconds += self.timer.stop()
+            if not completed:
+                canceled = True
+                break
+            self.progress.next_round = round_index + 1
+            self.callbacks.on_round_end(round_index)
+
+            is_last = round_index + 1 == self.rounds
+            if self.evaluates and (is_last or (round_index + 1) % self.recipe["eval_every"] == 0):
+                self._evaluate_and_record(round_index)
+                if checkpoint_path:
+                    self._save_checkpoint(checkpoint_path)
+                    last_saved_at = time.monotonic()
+            elif checkpoint_path and time.monotonic() - last_saved_at >= checkpoint_every_seconds:
+                self._save_checkpoint(checkpoint_path)
+                last_saved_at = time.monotonic()
+        return self._result(canceled, resumed_from_round)
+
+    def _select(self, round_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        context = SelectionContext(
+            round_index=round_index,
+            num_samples=self.data.train_size,
+            budget=self.run.budget,
+            labels=self.data.labels,
+            rng=self.selection_rng,
+            model=self.model,
+            device=self.device,
+            read_losses=lambda: self.seen_losses.cpu().numpy(),
+            train_proxy=self.train_proxy,
+        )
+        selection = self.sampler.select(context)
+        self.model.train()
+        indices = np.asarray(selection.indices, dtype=np.int64)
+        if len(indices) != self.sampler.round_size:
+            raise RuntimeError(
+                f"strategy {self.run.strategy} selected {len(indices)} examples for round {round_index}; "
+                f"its round size is {self.sampler.round_size}"
+            )
+        if indices.min() < 0 or indices.max() >= self.data.train_size:
+            raise RuntimeError(f"strategy {self.run.strategy} selected an index outside the training set")
+        weights = None if selection.weights is None else np.asarray(selection.weights, dtype=np.float32)
+        return indices, weights
+
+    def _train_round(self, indices: np.ndarray, weights: np.ndarray | None) -> bool:
+        """Train one pass over the round's examples; False if asked to stop part-way."""
+        selected = torch.from_numpy(indices).to(self.device, non_blocking=True)
+        shuffle = torch.randperm(len(selected), generator=self.generator, device=self.device)
+        order = selected[shuffle]
+        round_weights = None
+        if weights is not None:
+            round_weights = torch.from_numpy(weights).to(self.device, non_blocking=True)[shuffle]
+        batch_size = self.recipe["batch_size"]
+        # The partial last batch is kept: with small rounds, dropping it would waste much of the budget.
+        for start in range(0, len(order), batch_size):
+            if self.callbacks.should_stop():
+                return False
+            batch = order[start : start + batch_size]
+            batch_weights = None if round_weights is None else round_weights[start : start + batch_size]
+            self._train_step(batch, batch_weights)
+        return True
+
+    def _train_step(self, batch: Tensor, weights: Tensor | None) -> None:
+        inputs = self.data.train_batch(batch, self.recipe, self.generator)
+        targets = self.data.y_train[batch]
+        with self._autocast():
+            logits = self.model(inputs)
+        per_sample = F.cross_entropy(
+            logits.float(), targets, reduction="none", label_smoothing=self.recipe["label_smoothing"]
+        )
+        loss = (per_sample * weights).mean() if weights is not None else per_sample.mean()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.progress.step += 1
+        self._set_lr(self.schedule.lr(self.progress.step))
+
+        # Bookkeeping stays on the device: no host sync inside the loop.
+        per_sample = per_sample.detach()
+        self.seen_losses[batch] = per_sample
+        self.loss_sum += per_sample.sum()
+        self.loss_count += len(batch)
+        self.progress.samples_trained += len(batch)
+
+    def train_proxy(
+        self,
+        *,
+        rounds: int,
+        budget: float = 1.0,
+        model: str | None = None,
+        strategy: str = "full",
+        params: Mapping[str, Any] | None = None,
+    ) -> ProxyRun:
+        """Train a separate model on this run's data through the same engine (for scoring strategies).
+
+        It is called from inside selection, so its time lands in selection seconds.
+        """
+        recipe = dict(self.recipe, rounds=rounds, eval_every=rounds)
+        config = check_run_config(
+            {
+                "model": model or self.run.model,
+                "recipe": recipe,
+                "strategy": strategy,
+                "params": dict(params or {}),
+                "budget": budget,
+                "seed": self.run.seed,
+            }
+        )
+        proxy = Trainer(config, self.data, callbacks=_StopOnly(self.callbacks), evaluate=False)
+        result = proxy.fit()
+        return ProxyRun(model=proxy.model, losses=proxy.seen_losses.cpu().numpy(), result=result)
+
+    # -----------------------------------------------------------------------
+    # Evaluation
+    # -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def evaluate(self) -> tuple[float, float]:
+        """Test accuracy (fraction) and mean test loss, with one host sync at the end."""
+        self.model.eval()
+        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        batch_size = 2048 if self.cuda else 500
+        for inputs, targets in self.data.test_batches(batch_size):
+            with self._autocast():
+                logits = self.model(inputs).float()
+            loss_sum += F.cross_entropy(logits, targets, reduction="sum")
+            correct += (logits.argmax(dim=1) == targets).sum()
+        self.model.train()
+        count = len(self.data.y_test)
+        return correct.item() / count, loss_sum.item() / count
+
+    def _evaluate_and_record(self, round_index: int) -> None:
+        self.timer.start()
+        accuracy, test_loss = self.evaluate()
+        train_loss = self.loss_sum.item() / max(1, self.loss_count)
+        self.progress.evaluation_seconds += self.timer.stop()
+        self.loss_sum.zero_()
+        self.loss_count = 0
+
+        progress = self.progress
+        epoch = round_index + 1
+        metric = {
+            "epoch": epoch,
+            "step": progress.step,
+            "samples_seen": progress.samples_trained,
+            "wall_clock_seconds": progress.selection_seconds + progress.training_seconds,
+            "evaluation_seconds": progress.evaluation_seconds,
+            "train_loss": train_loss,
+            "test_accuracy": accuracy,
+            "test_loss": test_loss,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "data_fraction": progress.samples_trained / (self.data.train_size * epoch),
+        }
+        progress.metrics.append(metric)
+        self.callbacks.on_evaluation(dict(metric))
+
+    # -----------------------------------------------------------------------
+    # Checkpoints: whole state at a round boundary, written atomically
+    # -----------------------------------------------------------------------
+
+    def _checkpoint_key(self) -> str:
+        shape = [self.data.train_size, *self.data.x_train.shape[1:], len(self.data.y_test)]
+        return f"{self.run.fingerprint()}:{shape}"
+
+    def _save_checkpoint(self, path: Path) -> None:
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "key": self._checkpoint_key(),
+            "progress": asdict(self.progress),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "selection_rng": self.selection_rng.bit_generator.state,
+            "sampler": self.sampler.state_dict(),
+            "seen_losses": self.seen_losses,
+            "loss_sum": self.loss_sum,
+            "loss_count": self.loss_count,
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with open(temporary, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+
+    def _load_checkpoint(self, path: Path) -> int | None:
+        if not path.exists():
+            return None
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != self._checkpoint_key():
+            raise ConfigError("checkpoint", f"{path} belongs to a different run configuration or dataset")
+        self.progress = _Progress(**state["progress"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self._set_lr(self.schedule.lr(self.progress.step))
+        self.generator.set_state(state["generator"].cpu())
+        self.selection_rng.bit_generator.state = state["selection_rng"]
+        self.sampler.load_state_dict(state["sampler"])
+        self.seen_losses.copy_(state["seen_losses"])
+        self.loss_sum.copy_(state["loss_sum"])
+        self.loss_count = int(state["loss_count"])
+        return self.progress.next_round
+
+    # -----------------------------------------------------------------------
+    # Result
+    # -----------------------------------------------------------------------
+
+    def _result(self, canceled: bool, resumed_from_round: int | None) -> RunResult:
+        progress = self.progress
+        accuracies = [metric["test_accuracy"] for metric in progress.metrics]
+        target = self.recipe["target_accuracy"]
+        time_to_target = None
+        if target is not None:
+            time_to_target = next(
+                (m["wall_clock_seconds"] for m in progress.metrics if m["test_accuracy"] >= target),
+                None,
+            )
+        return RunResult(
+            selection_seconds=progress.selection_seconds,
+            training_seconds=progress.training_seconds,
+            evaluation_seconds=progress.evaluation_seconds,
+            final_accuracy=accuracies[-1] if accuracies and not canceled else None,
+            best_accuracy=max(accuracies) if accuracies else None,
+            time_to_target_seconds=time_to_target,
+            samples_trained=progress.samples_trained,
+            metrics=[dict(metric) for metric in progress.metrics],
+            canceled=canceled,
+            rounds_completed=progress.next_round,
+            resumed_from_round=resumed_from_round,
+            rounds_planned=self.rounds,
+            optimizer_steps=progress.step,
+        )
+
+
+class _StopOnly(Callbacks):
+    """Passes cancellation through to a proxy run, and nothing else."""
+
+    def __init__(self, outer: Callbacks):
+        self.outer = outer
+
+    def should_stop(self) -> bool:
+        return self.outer.should_stop()
+
+
+def train_run(
+    config: Mapping[str, Any],
+    dataset: ArrayDataset,
+    *,
+    device: str | torch.device = "cpu",
+    callbacks: Callbacks | None = None,
+    checkpoint_path: str | os.PathLike | None = None,
+    checkpoint_every_seconds: float = 60.0,
+) -> RunResult:
+    """Train one run and return its result.
+
+    With ``checkpoint_path``, the state is saved at round boundaries (after
+    every evaluation, and otherwise at most every ``checkpoint_every_seconds``),
+    and an existing checkpoint there is resumed from. The checkpoint is left in
+    place at the end, so calling again after completion returns the same result.
+    """
+    run = check_run_config(config)
+    _check_dataset(dataset, run.model)
+    device = resolve_device(device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    data = DeviceData(dataset, device, channels_last=device.type == "cuda")
+    trainer = Trainer(run, data, callbacks=callbacks or Callbacks())
+    path = Path(checkpoint_path) if checkpoint_path is not None else None
+    return trainer.fit(path, checkpoint_every_seconds)
