@@ -1,0 +1,103 @@
+"""How numbers read on the pages: fractions as percentages, seconds with units.
+
+The pages compute these in Python rather than in template filters so that a
+table cell and its test agree on one formatting function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from backend.experiments.models import ACTIVE_RUN_STATUSES, Run, RunStatus
+
+MISSING = "—"
+
+
+def percent(fraction: float | None, *, digits: int = 1) -> str:
+    if fraction is None:
+        return MISSING
+    return f"{fraction * 100:.{digits}f} %"
+
+
+def budget_label(fraction: float) -> str:
+    """A budget as a short percentage: 0.1 -> "10 %", 0.125 -> "12.5 %"."""
+    return f"{fraction * 100:.4g} %"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return MISSING
+    if value < 60:
+        return f"{value:.1f} s"
+    minutes, rest = divmod(value, 60)
+    if minutes < 60:
+        return f"{int(minutes)} min {rest:02.0f} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{int(hours)} h {int(minutes):02d} min"
+
+
+def first_line(text: str, *, limit: int = 120) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def short_sha(sha256: str) -> str:
+    return sha256[:12] if sha256 else MISSING
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    label: str
+    count: int
+
+
+def status_counts(counts: dict[str, int]) -> list[StatusCount]:
+    """Every run status in a fixed order, so badges line up from row to row."""
+    return [StatusCount(status, label, counts.get(status, 0)) for status, label in RunStatus.choices]
+
+
+def annotated_status_counts(experiment) -> list[StatusCount]:
+    """Status counts of an experiment annotated by ``experiments_with_status_counts``."""
+    return status_counts({status: getattr(experiment, f"runs_{status}") for status in RunStatus.values})
+
+
+@dataclass(frozen=True)
+class RunRow:
+    run: Run
+    policy: str
+    budget: str
+    seed: int
+    status: str
+    status_label: str
+    final_accuracy: str
+    best_accuracy: str
+    time_to_target: str
+    selection: str
+    training: str
+    reused: bool
+    error: str
+    cancelable: bool
+
+
+def run_rows(runs: Iterable[Run]) -> list[RunRow]:
+    return [
+        RunRow(
+            run=run,
+            policy=run.policy.name,
+            budget=budget_label(run.budget),
+            seed=run.seed,
+            status=run.status,
+            status_label=RunStatus(run.status).label,
+            final_accuracy=percent(run.final_accuracy),
+            best_accuracy=percent(run.best_accuracy),
+            time_to_target=seconds(run.time_to_target_seconds),
+            selection=seconds(run.selection_seconds),
+            training=seconds(run.training_seconds),
+            reused=run.reused_from_id is not None,
+            error=first_line(run.error),
+            cancelable=run.status in ACTIVE_RUN_STATUSES,
+        )
+        for run in runs
+    ]

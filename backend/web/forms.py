@@ -1,0 +1,163 @@
+"""Page forms: they parse what a person types; the services decide what is allowed."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django import forms
+from django.db.models import Q
+
+from backend.api_errors import ApplicationError
+from backend.datasets.models import Dataset, DatasetStatus
+from backend.experiments.models import Queue
+from backend.policies.models import SamplingPolicy
+from backend.teams.models import Role, Team
+from workers.engine.errors import ConfigError
+from workers.engine.models import MODELS
+from workers.engine.recipe import RECIPE_SCHEMA
+from workers.engine.strategies import STRATEGIES
+
+RECIPE_PARAMS = {param.name: param for param in RECIPE_SCHEMA}
+
+
+def add_service_error(form: forms.Form, error: ApplicationError | ConfigError) -> None:
+    """Show a service error next to the field it names (``recipe.lr`` is the ``lr`` field)."""
+    field = (error.field or "").removeprefix("recipe.")
+    message = error.message[:1].upper() + error.message[1:]
+    if field in form.fields:
+        form.add_error(field, message)
+    else:
+        form.add_error(None, f"{error.field}: {message}" if error.field else message)
+
+
+class TeamCreateForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)
+
+
+class MemberAddForm(forms.Form):
+    user = forms.CharField(label="Username or email", max_length=254)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+
+def _decimal_list(text: str) -> list[Decimal]:
+    parts = [part.strip().removesuffix("%").strip() for part in text.replace(";", ",").split(",")]
+    numbers = []
+    for part in parts:
+        if not part:
+            continue
+        try:
+            number = Decimal(part)
+        except InvalidOperation:
+            raise forms.ValidationError(f"{part!r} is not a number.") from None
+        if not number.is_finite():
+            raise forms.ValidationError(f"{part!r} is not a finite number.")
+        numbers.append(number)
+    if not numbers:
+        raise forms.ValidationError("Give at least one value, separated by commas.")
+    return numbers
+
+
+def _number_input(name: str, *, step: str = "1") -> forms.NumberInput:
+    param = RECIPE_PARAMS[name]
+    attrs = {"step": step}
+    if param.minimum is not None and not param.exclusive_minimum:
+        attrs["min"] = f"{param.minimum:g}"
+    if param.maximum is not None:
+        attrs["max"] = f"{param.maximum:g}"
+    return forms.NumberInput(attrs=attrs)
+
+
+class PolicyChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: SamplingPolicy) -> str:
+        strategy = STRATEGIES.get(obj.strategy)
+        family = strategy.family if strategy else "unknown strategy"
+        return f"{obj.name} · {family}"
+
+
+class ExperimentCreateForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.none(), empty_label="Choose a dataset")
+    model = forms.ChoiceField(choices=[(key, spec.title) for key, spec in MODELS.items()], initial="mlp")
+    policies = PolicyChoiceField(queryset=SamplingPolicy.objects.none(), widget=forms.CheckboxSelectMultiple)
+    budgets = forms.CharField(
+        label="Budgets (% of the training set per round)",
+        initial="10, 30, 50",
+        help_text="Percentages separated by commas, e.g. 5, 10, 30. 100 % is the full training set.",
+    )
+    seeds = forms.CharField(initial="0, 1, 2", help_text="Whole numbers separated by commas; one run per seed.")
+    rounds = forms.IntegerField(
+        initial=RECIPE_PARAMS["rounds"].default, help_text=RECIPE_PARAMS["rounds"].help, widget=_number_input("rounds")
+    )
+    batch_size = forms.IntegerField(
+        initial=RECIPE_PARAMS["batch_size"].default,
+        help_text=RECIPE_PARAMS["batch_size"].help,
+        widget=_number_input("batch_size"),
+    )
+    lr = forms.FloatField(
+        label="Learning rate",
+        initial=RECIPE_PARAMS["lr"].default,
+        help_text=RECIPE_PARAMS["lr"].help,
+        widget=_number_input("lr", step="any"),
+    )
+    target_accuracy = forms.DecimalField(
+        label="Target accuracy (%)",
+        required=False,
+        max_value=100,
+        help_text="Test accuracy that counts as reached for time-to-target; leave empty for none.",
+        widget=forms.NumberInput(attrs={"step": "any", "min": "0", "max": "100"}),
+    )
+    eval_every = forms.IntegerField(
+        label="Evaluate every",
+        initial=RECIPE_PARAMS["eval_every"].default,
+        help_text=RECIPE_PARAMS["eval_every"].help,
+        widget=_number_input("eval_every"),
+    )
+    queue = forms.ChoiceField(choices=Queue.choices, initial=Queue.CPU, widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, team: Team, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.fields["dataset"].queryset = Dataset.objects.filter(team=team, status=DatasetStatus.READY)
+        self.fields["policies"].queryset = SamplingPolicy.objects.filter(Q(team=None) | Q(team=team)).order_by(
+            "team_id", "name"
+        )
+
+    def clean_budgets(self) -> list[float]:
+        budgets = []
+        for number in _decimal_list(self.cleaned_data["budgets"]):
+            if not 0 < number <= 100:
+                raise forms.ValidationError(f"Each budget must be a percentage above 0 and at most 100; got {number}.")
+            # Decimal division keeps 10 % exactly equal to the fraction 0.1 an API client would send.
+            budgets.append(float(number / 100))
+        return budgets
+
+    def clean_seeds(self) -> list[int]:
+        seeds = []
+        for number in _decimal_list(self.cleaned_data["seeds"]):
+            if number != number.to_integral_value():
+                raise forms.ValidationError(f"Each seed must be a whole number; got {number}.")
+            seeds.append(int(number))
+        return seeds
+
+    def clean_target_accuracy(self) -> float | None:
+        target = self.cleaned_data["target_accuracy"]
+        if target is None:
+            return None
+        if target <= 0:
+            raise forms.ValidationError("Must be above 0 %.")
+        return float(target / 100)
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "description": data["description"],
+            "dataset": data["dataset"],
+            "model": data["model"],
+            "recipe": {name: data[name] for name in ("rounds", "batch_size", "lr", "target_accuracy", "eval_every")},
+            "policies": list(data["policies"]),
+            "budgets": data["budgets"],
+            "seeds": data["seeds"],
+            "queue": data["queue"],
+        }

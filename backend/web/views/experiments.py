@@ -1,0 +1,104 @@
+"""An experiment's page with its live runs table, creation, and cancelling."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from backend.api_errors import ApplicationError
+from backend.experiments import services
+from backend.experiments.models import Experiment, Run
+from backend.experiments.selectors import experiments_with_status_counts
+from backend.teams.access import Access, get_team_object
+from backend.web.display import annotated_status_counts, budget_label, run_rows
+from backend.web.forms import ExperimentCreateForm, add_service_error
+from backend.web.pages import remember_team, render_page, team_page
+from workers.engine.errors import ConfigError
+
+
+def _experiment(request: HttpRequest, pk: int, access: Access = Access.READ):
+    queryset = experiments_with_status_counts(Experiment.objects.select_related("team", "dataset", "created_by"))
+    return get_team_object(queryset, user=request.user, access=access, pk=pk)
+
+
+def _runs_context(experiment: Experiment, membership) -> dict[str, Any]:
+    runs = experiment.runs.select_related("policy").order_by("policy__name", "budget", "seed")
+    rows = run_rows(runs)
+    return {
+        "experiment": experiment,
+        "membership": membership,
+        "rows": rows,
+        "counts": annotated_status_counts(experiment),
+        "polling": any(row.cancelable for row in rows),
+    }
+
+
+@login_required
+def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment, membership = _experiment(request, pk)
+    remember_team(request, experiment.team)
+    return render_page(
+        request,
+        "experiments/detail.html",
+        team=experiment.team,
+        budgets=[budget_label(budget) for budget in experiment.budgets],
+        policies=experiment.policies.order_by("name"),
+        recipe=sorted(experiment.recipe.items()),
+        **_runs_context(experiment, membership),
+    )
+
+
+@login_required
+def experiment_runs(request: HttpRequest, pk: int) -> HttpResponse:
+    """The runs table alone, fetched by the page every few seconds while runs are active."""
+    experiment, membership = _experiment(request, pk)
+    return render(request, "experiments/_runs.html", _runs_context(experiment, membership))
+
+
+@login_required
+def experiment_create(request: HttpRequest, slug: str) -> HttpResponse:
+    team, membership = team_page(request, slug, access=Access.WRITE)
+    form = ExperimentCreateForm(request.POST if request.method == "POST" else None, team=team)
+    if form.is_bound and form.is_valid():
+        try:
+            experiment = services.experiment_create(team=team, user=request.user, **form.service_arguments())
+        except (ApplicationError, ConfigError) as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Created {experiment.name} with {experiment.runs.count()} runs.")
+            return redirect("experiment_detail", pk=experiment.pk)
+    status = 400 if form.is_bound else 200
+    return render_page(request, "experiments/create.html", team=team, membership=membership, form=form, status=status)
+
+
+@login_required
+@require_POST
+def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment, _ = _experiment(request, pk, access=Access.WRITE)
+    canceled = services.experiment_cancel(experiment=experiment, user=request.user)
+    messages.success(request, f"Canceled {canceled} run{'' if canceled == 1 else 's'}.")
+    return redirect("experiment_detail", pk=experiment.pk)
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run, _ = get_team_object(
+        Run.objects.select_related("experiment"),
+        user=request.user,
+        access=Access.WRITE,
+        team_field="experiment__team_id",
+        pk=pk,
+    )
+    try:
+        services.run_cancel(run=run, user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"Canceled run {run}.")
+    return redirect("experiment_detail", pk=run.experiment_id)
