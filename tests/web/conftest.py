@@ -1,0 +1,107 @@
+"""Page fixtures: logged-in test clients, an experiment with runs in every status, and a headless browser."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.test import Client
+
+from backend.experiments.models import RunStatus
+from backend.experiments.services import experiment_create
+from tests.conftest import PASSWORD
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The default hasher is deliberately slow; page tests log in hundreds of times."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def client_as():
+    """``client_as(user)`` gives a Django test client logged in as ``user`` (None: anonymous)."""
+
+    def make(user) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def experiment(team, owner, dataset, builtin_policies):
+    """Two policies × two budgets × one seed, with runs finished, failed and still active."""
+    experiment = experiment_create(
+        team=team,
+        user=owner,
+        name="RS2 vs static on digits",
+        dataset=dataset,
+        model="mlp",
+        recipe={"rounds": 20, "target_accuracy": 0.8},
+        policies=[builtin_policies["rs2_without_replacement"], builtin_policies["random_static"]],
+        budgets=[0.1, 0.3],
+        seeds=[0],
+    )
+    runs = list(experiment.runs.order_by("policy__name", "budget"))
+    runs[0].status = RunStatus.SUCCEEDED
+    runs[0].final_accuracy = 0.8125
+    runs[0].best_accuracy = 0.84
+    runs[0].time_to_target_seconds = 12.5
+    runs[0].selection_seconds = 1.5
+    runs[0].training_seconds = 30.0
+    runs[0].save()
+    runs[1].status = RunStatus.FAILED
+    runs[1].error = "CUDA out of memory\nTraceback (most recent call last): ..."
+    runs[1].save()
+    runs[2].status = RunStatus.RUNNING
+    runs[2].save()
+    return experiment
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # tests make between page actions are still synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def log_in(page):
+    """``log_in(user)`` fills the login form as ``user`` and waits for the dashboard."""
+
+    def submit(user) -> None:
+        page.goto("/accounts/login/")
+        page.fill("input[name=username]", user.username)
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/")
+
+    return submit
