@@ -47,8 +47,11 @@ def experiments_visible_to(user) -> QuerySet[Experiment]:
         .select_related("dataset", "created_by")
         .prefetch_related("policies")
     )
-    return experiments_with_status_counts(queryset).annotate(
-        runs_reused=Count("runs", filter=Q(runs__reused_from__isnull=False))
+    # Meta.ordering does not apply to aggregating queries; restate it so pages are stable.
+    return (
+        experiments_with_status_counts(queryset)
+        .annotate(runs_reused=Count("runs", filter=Q(runs__reused_from__isnull=False)))
+        .order_by(*Experiment._meta.ordering)
     )
 
 

@@ -29,6 +29,23 @@ def as_role(request, team, other_team, client_for):
     return make
 
 
+def add_dataset(team, name: str, **fields) -> Dataset:
+    """A ready CSV dataset row in ``team``; ``fields`` override its recorded shape and counts."""
+    values = dict(
+        format=DatasetFormat.CSV,
+        source=f"{name}.csv",
+        status=DatasetStatus.READY,
+        sha256=hashlib.sha256(name.encode()).hexdigest(),
+        input_shape=[4],
+        class_names=["a", "b"],
+        class_counts=[5, 5],
+        train_size=10,
+        test_size=4,
+    )
+    values.update(fields)
+    return Dataset.objects.create(team=team, name=name, **values)
+
+
 @pytest.fixture
 def budgeted_policies(builtin_policies):
     return [

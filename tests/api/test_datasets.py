@@ -1,32 +1,14 @@
-import hashlib
-
 import pytest
 from django.urls import reverse
 
-from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
-from tests.api.conftest import ROLES
+from backend.datasets.models import Dataset, DatasetStatus
+from tests.api.conftest import ROLES, add_dataset
 
 LIST_URL = reverse("api-datasets")
 
 
 def detail_url(dataset):
     return reverse("api-dataset", args=[dataset.pk])
-
-
-def add_dataset(team, name, **fields):
-    values = dict(
-        format=DatasetFormat.CSV,
-        source=f"{name}.csv",
-        status=DatasetStatus.READY,
-        sha256=hashlib.sha256(name.encode()).hexdigest(),
-        input_shape=[4],
-        class_names=["a", "b"],
-        class_counts=[5, 5],
-        train_size=10,
-        test_size=4,
-    )
-    values.update(fields)
-    return Dataset.objects.create(team=team, name=name, **values)
 
 
 @pytest.mark.parametrize("role", ["owner", "editor", "viewer"])

@@ -1,0 +1,83 @@
+import re
+
+import pytest
+import yaml
+from django.contrib.staticfiles import finders
+from django.core.management import call_command
+from django.urls import reverse
+from drf_spectacular.drainage import reset_generator_stats
+
+EXPECTED_PATHS = {
+    "/api/v1/auth/token/": {"post"},
+    "/api/v1/teams/": {"get", "post"},
+    "/api/v1/teams/{team_id}/": {"get"},
+    "/api/v1/teams/{team_id}/members/": {"get", "post"},
+    "/api/v1/teams/{team_id}/members/{membership_id}/": {"patch", "delete"},
+    "/api/v1/strategies/": {"get"},
+    "/api/v1/models/": {"get"},
+    "/api/v1/recipe-schema/": {"get"},
+    "/api/v1/datasets/": {"get", "post"},
+    "/api/v1/datasets/{dataset_id}/": {"get", "delete"},
+    "/api/v1/policies/": {"get", "post"},
+    "/api/v1/policies/{policy_id}/": {"get", "delete"},
+    "/api/v1/experiments/": {"get", "post"},
+    "/api/v1/experiments/{experiment_id}/": {"get"},
+    "/api/v1/experiments/{experiment_id}/cancel/": {"post"},
+    "/api/v1/experiments/{experiment_id}/share-links/": {"get", "post"},
+    "/api/v1/share-links/{share_link_id}/revoke/": {"post"},
+    "/api/v1/runs/": {"get"},
+    "/api/v1/runs/{run_id}/": {"get"},
+    "/api/v1/runs/{run_id}/cancel/": {"post"},
+    "/api/v1/runs/{run_id}/metrics/": {"get"},
+}
+
+
+def test_the_schema_validates_without_a_single_warning(tmp_path):
+    # Warnings from schemas generated earlier in this process must not count here.
+    reset_generator_stats()
+    schema_file = tmp_path / "schema.yaml"
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(schema_file))
+
+    schema = yaml.safe_load(schema_file.read_text())
+    assert schema["openapi"].startswith("3.")
+    paths = {path: set(operations) for path, operations in schema["paths"].items() if path.startswith("/api/v1/")}
+    assert paths == EXPECTED_PATHS
+
+
+def test_the_schema_documents_filters_and_both_dataset_bodies(tmp_path):
+    reset_generator_stats()
+    schema_file = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(schema_file))
+    schema = yaml.safe_load(schema_file.read_text())
+
+    run_filters = {parameter["name"] for parameter in schema["paths"]["/api/v1/runs/"]["get"]["parameters"]}
+    dataset_body = schema["paths"]["/api/v1/datasets/"]["post"]["requestBody"]["content"]
+
+    assert {"experiment", "status", "policy", "budget", "seed", "queue", "ordering", "page"} <= run_filters
+    assert set(dataset_body) == {"application/json", "multipart/form-data"}
+
+
+def test_the_schema_endpoint_serves_openapi(client, db):
+    response = client.get(reverse("api-schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    assert "/api/v1/experiments/" in response.json()["paths"]
+
+
+def test_the_docs_page_loads_its_assets_from_this_site(client, db):
+    response = client.get(reverse("api-docs"))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, "the page references no scripts or styles"
+    assert not [asset for asset in assets if "//" in asset], "the docs page must not reach another host"
+    for asset in assets:
+        assert asset.startswith("/static/")
+        assert finders.find(asset.removeprefix("/static/")), f"{asset} is not among the static files"
+
+
+@pytest.mark.parametrize("url_name", ["api-schema", "api-docs"])
+def test_schema_and_docs_need_no_login(url_name, client, db):
+    assert client.get(reverse(url_name)).status_code == 200
