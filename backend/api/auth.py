@@ -11,6 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.api.schema import BAD_INPUT
+
 
 class TokenOutputSerializer(serializers.Serializer):
     token = serializers.CharField()
@@ -23,7 +25,7 @@ class TokenObtainApi(APIView):
 
     @extend_schema(
         request=AuthTokenSerializer,
-        responses={200: TokenOutputSerializer},
+        responses={200: TokenOutputSerializer, 400: BAD_INPUT},
         summary="Obtain the API token for a username and password",
     )
     def post(self, request: Request) -> Response:

@@ -17,6 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.api.schema import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import datasets_visible_to, team_for_payload
 from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
@@ -104,7 +105,7 @@ class DatasetListCreateApi(generics.ListAPIView):
             "application/json": DatasetBuiltinInputSerializer,
             "multipart/form-data": DatasetUploadInputSerializer,
         },
-        responses={201: DatasetOutputSerializer},
+        responses={201: DatasetOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
         summary="Create a built-in dataset (JSON) or import an uploaded file (multipart)",
         examples=[
             OpenApiExample("Built-in", value={"team": 1, "name": "MNIST-1D", "builtin": "mnist1d"}, request_only=True)
@@ -146,14 +147,17 @@ class DatasetListCreateApi(generics.ListAPIView):
 
 
 class DatasetDetailApi(APIView):
-    @extend_schema(responses={200: DatasetOutputSerializer})
+    @extend_schema(responses={200: DatasetOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, dataset_id: int) -> Response:
         dataset, _ = get_team_object(
             datasets_visible_to(request.user), user=request.user, team_field="team_id", pk=dataset_id
         )
         return Response(DatasetOutputSerializer(dataset).data)
 
-    @extend_schema(responses={204: None}, summary="Delete a dataset that no experiment uses")
+    @extend_schema(
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+        summary="Delete a dataset that no experiment uses",
+    )
     def delete(self, request: Request, dataset_id: int) -> Response:
         dataset, _ = get_team_object(
             Dataset, user=request.user, access=Access.WRITE, team_field="team_id", pk=dataset_id

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.api.schema import BAD_INPUT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import (
     dataset_for_payload,
     experiment_share_links,
@@ -124,7 +125,7 @@ class ExperimentListCreateApi(generics.ListAPIView):
 
     @extend_schema(
         request=ExperimentCreateInputSerializer,
-        responses={201: ExperimentOutputSerializer},
+        responses={201: ExperimentOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
         summary="Create an experiment and expand its grid into runs, reusing identical earlier runs",
     )
     def post(self, request: Request) -> Response:
@@ -157,13 +158,17 @@ def _experiment(request: Request, experiment_id: int, access: Access = Access.RE
 
 
 class ExperimentDetailApi(APIView):
-    @extend_schema(responses={200: ExperimentOutputSerializer})
+    @extend_schema(responses={200: ExperimentOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, experiment_id: int) -> Response:
         return Response(ExperimentOutputSerializer(_experiment(request, experiment_id)).data)
 
 
 class ExperimentCancelApi(APIView):
-    @extend_schema(request=None, responses={200: ExperimentCancelOutputSerializer}, summary="Cancel every active run")
+    @extend_schema(
+        request=None,
+        responses={200: ExperimentCancelOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Cancel every active run",
+    )
     def post(self, request: Request, experiment_id: int) -> Response:
         experiment, _ = get_team_object(
             Experiment, user=request.user, access=Access.WRITE, team_field="team_id", pk=experiment_id
@@ -190,14 +195,22 @@ class ShareLinkListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         return experiment_share_links(self._experiment())
 
-    @extend_schema(request=None, responses={201: ShareLinkOutputSerializer}, summary="Create a read-only share link")
+    @extend_schema(
+        request=None,
+        responses={201: ShareLinkOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Create a read-only share link",
+    )
     def post(self, request: Request, experiment_id: int) -> Response:
         share_link = share_link_create(experiment=self._experiment(), user=request.user)
         return Response(ShareLinkOutputSerializer(share_link).data, status=status.HTTP_201_CREATED)
 
 
 class ShareLinkRevokeApi(APIView):
-    @extend_schema(request=None, responses={200: ShareLinkOutputSerializer}, summary="Revoke a share link")
+    @extend_schema(
+        request=None,
+        responses={200: ShareLinkOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND},
+        summary="Revoke a share link",
+    )
     def post(self, request: Request, share_link_id: int) -> Response:
         share_link, _ = get_team_object(
             ShareLink.objects.select_related("experiment", "created_by"),

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.api.schema import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import policies_visible_to, team_for_payload
 from backend.api_errors import ApplicationError
 from backend.policies.models import SamplingPolicy
@@ -57,7 +58,10 @@ class PolicyListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         return policies_visible_to(self.request.user)
 
-    @extend_schema(request=PolicyCreateInputSerializer, responses={201: PolicyOutputSerializer})
+    @extend_schema(
+        request=PolicyCreateInputSerializer,
+        responses={201: PolicyOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN},
+    )
     def post(self, request: Request) -> Response:
         serializer = PolicyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -75,12 +79,15 @@ class PolicyListCreateApi(generics.ListAPIView):
 
 
 class PolicyDetailApi(APIView):
-    @extend_schema(responses={200: PolicyOutputSerializer})
+    @extend_schema(responses={200: PolicyOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, policy_id: int) -> Response:
         policy = get_object_or_404(policies_visible_to(request.user), pk=policy_id)
         return Response(PolicyOutputSerializer(policy).data)
 
-    @extend_schema(responses={204: None}, summary="Delete a team policy that no experiment uses")
+    @extend_schema(
+        responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+        summary="Delete a team policy that no experiment uses",
+    )
     def delete(self, request: Request, policy_id: int) -> Response:
         policy = get_object_or_404(policies_visible_to(request.user), pk=policy_id)
         if policy.is_builtin:

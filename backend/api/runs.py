@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.api.schema import CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import runs_visible_to
 from backend.experiments.models import Queue, Run, RunMetric, RunStatus
 from backend.experiments.selectors import run_metrics
@@ -127,13 +128,17 @@ def _run(request: Request, run_id: int, access: Access = Access.READ) -> Run:
 
 
 class RunDetailApi(APIView):
-    @extend_schema(responses={200: RunOutputSerializer})
+    @extend_schema(responses={200: RunOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, run_id: int) -> Response:
         return Response(RunOutputSerializer(_run(request, run_id)).data)
 
 
 class RunCancelApi(APIView):
-    @extend_schema(request=None, responses={200: RunOutputSerializer}, summary="Cancel a queued or running run")
+    @extend_schema(
+        request=None,
+        responses={200: RunOutputSerializer, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+        summary="Cancel a queued or running run",
+    )
     def post(self, request: Request, run_id: int) -> Response:
         run = run_cancel(run=_run(request, run_id, Access.WRITE), user=request.user)
         return Response(RunOutputSerializer(run).data)

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backend.api.schema import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import team_memberships, teams_with_role
 from backend.teams.access import Access, get_team_object
 from backend.teams.models import Membership, Role, Team
@@ -53,7 +54,7 @@ class TeamListCreateApi(generics.ListAPIView):
     def get_queryset(self):
         return teams_with_role(self.request.user)
 
-    @extend_schema(request=TeamCreateInputSerializer, responses={201: TeamOutputSerializer})
+    @extend_schema(request=TeamCreateInputSerializer, responses={201: TeamOutputSerializer, 400: BAD_INPUT})
     def post(self, request: Request) -> Response:
         serializer = TeamCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -63,7 +64,7 @@ class TeamListCreateApi(generics.ListAPIView):
 
 
 class TeamDetailApi(APIView):
-    @extend_schema(responses={200: TeamOutputSerializer})
+    @extend_schema(responses={200: TeamOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, team_id: int) -> Response:
         team = get_object_or_404(teams_with_role(request.user), pk=team_id)
         return Response(TeamOutputSerializer(team).data)
@@ -83,7 +84,10 @@ class MembershipListCreateApi(generics.ListAPIView):
         )
         return team
 
-    @extend_schema(request=MembershipAddInputSerializer, responses={201: MembershipOutputSerializer})
+    @extend_schema(
+        request=MembershipAddInputSerializer,
+        responses={201: MembershipOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN, 404: NOT_FOUND},
+    )
     def post(self, request: Request, team_id: int) -> Response:
         team = self._team(Access.MANAGE)
         serializer = MembershipAddInputSerializer(data=request.data)
@@ -109,7 +113,10 @@ class MembershipDetailApi(APIView):
         )
         return membership
 
-    @extend_schema(request=MembershipUpdateInputSerializer, responses={200: MembershipOutputSerializer})
+    @extend_schema(
+        request=MembershipUpdateInputSerializer,
+        responses={200: MembershipOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+    )
     def patch(self, request: Request, team_id: int, membership_id: int) -> Response:
         membership = self._membership(request, team_id, membership_id)
         serializer = MembershipUpdateInputSerializer(data=request.data)
@@ -119,7 +126,7 @@ class MembershipDetailApi(APIView):
         )
         return Response(MembershipOutputSerializer(membership).data)
 
-    @extend_schema(responses={204: None})
+    @extend_schema(responses={204: None, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT})
     def delete(self, request: Request, team_id: int, membership_id: int) -> Response:
         membership = self._membership(request, team_id, membership_id)
         membership_remove(membership=membership, actor=request.user)

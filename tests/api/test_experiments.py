@@ -1,8 +1,10 @@
 import pytest
 from django.urls import reverse
 
+from backend.datasets.models import DatasetStatus
 from backend.experiments.models import Experiment, Run, RunStatus
 from tests.api.conftest import ROLES, add_dataset
+from workers.engine.recipe import resolve_recipe
 
 LIST_URL = reverse("api-experiments")
 
@@ -291,3 +293,20 @@ def test_viewers_and_outsiders_cannot_cancel(role, expected, experiment, as_role
 
     assert response.status_code == expected
     assert set(experiment.runs.values_list("status", flat=True)) == {RunStatus.QUEUED}
+
+
+def test_a_dataset_that_is_not_ready_is_a_bad_dataset_field(payload, team, as_role):
+    pending = add_dataset(team, "still-importing", status=DatasetStatus.PENDING, sha256="")
+
+    response = as_role("editor").post(LIST_URL, {**payload, "dataset": pending.pk}, format="json")
+
+    assert response.status_code == 400
+    assert "dataset" in response.json()
+    assert row_counts() == (0, 0)
+
+
+def test_a_missing_recipe_takes_the_engine_defaults(payload, as_role):
+    response = as_role("editor").post(LIST_URL, {**payload, "recipe": None}, format="json")
+
+    assert response.status_code == 201
+    assert response.json()["recipe"] == resolve_recipe({})
