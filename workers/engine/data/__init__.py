@@ -1,0 +1,1 @@
+"""Dataset loaders and the content-addressed store behind ``workers.engine.datasets``."""

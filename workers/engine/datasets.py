@@ -1,0 +1,88 @@
+"""Datasets: import once into canonical arrays, store under the SHA-256, load by hash.
+
+Canonical arrays: images uint8 N×C×H×W (C = 1 or 3), sequences and features float32
+N×L / N×D, labels int64 indices into ``class_names``. The loaders for each format
+live in ``workers.engine.data``; this module is the API the rest of the code uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from workers.engine.data.builtin import BUILTIN_DATASETS, materialize_builtin
+from workers.engine.data.images import read_image_folder
+from workers.engine.data.npz import read_npz
+from workers.engine.data.splits import balanced_subset
+from workers.engine.data.store import DatasetInfo, dataset_path, load_dataset, load_info, save_dataset, store_file
+from workers.engine.data.tabular import read_csv
+from workers.engine.errors import DatasetError
+
+__all__ = [
+    "BUILTIN_DATASETS",
+    "FORMATS",
+    "DatasetInfo",
+    "balanced_subset",
+    "dataset_path",
+    "detect_format",
+    "import_dataset",
+    "load_dataset",
+    "load_info",
+    "materialize_builtin",
+    "store_file",
+]
+
+FORMATS = ("image_folder", "npz", "csv")
+SUFFIX_FORMATS = {
+    ".zip": "image_folder",
+    ".tar.gz": "image_folder",
+    ".tgz": "image_folder",
+    ".tar": "image_folder",
+    ".npz": "npz",
+    ".csv": "csv",
+}
+
+
+def detect_format(path: Path, name: str) -> str:
+    """The format implied by ``name`` (a directory is an image folder); DatasetError if none fits."""
+    if path.is_dir():
+        return "image_folder"
+    lowered = name.lower()
+    for suffix, dataset_format in SUFFIX_FORMATS.items():
+        if lowered.endswith(suffix):
+            return dataset_format
+    raise DatasetError(
+        f"{name}: cannot tell the format from the name; expected a directory or a file ending in "
+        f"{', '.join(SUFFIX_FORMATS)}"
+    )
+
+
+def import_dataset(
+    path: Path | str,
+    data_dir: Path | str,
+    *,
+    format: str | None = None,
+    label_column: str = "label",
+    original_name: str | None = None,
+) -> DatasetInfo:
+    """Validate and decode ``path`` once, store its canonical arrays, and describe them.
+
+    ``original_name`` is the uploaded file's name, used for errors and format detection
+    when ``path`` is a temporary file. Importing the same content again gives the same
+    SHA-256 and stores nothing new.
+    """
+    path = Path(path)
+    source = original_name or path.name
+    if not path.exists():
+        raise DatasetError(f"{source}: no such file or directory")
+    dataset_format = format if format is not None else detect_format(path, source)
+    if dataset_format not in FORMATS:
+        raise DatasetError(f"{source}: unknown format {dataset_format!r}; expected one of {', '.join(FORMATS)}")
+    if dataset_format != "image_folder" and path.is_dir():
+        raise DatasetError(f"{source}: is a directory; only an image folder may be a directory")
+    if dataset_format == "image_folder":
+        dataset = read_image_folder(path, source)
+    elif dataset_format == "npz":
+        dataset = read_npz(path, source)
+    else:
+        dataset = read_csv(path, source, label_column)
+    return save_dataset(dataset, data_dir, source)
