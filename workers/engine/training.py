@@ -14,6 +14,7 @@ including any proxy training), training, and evaluation. The curve's
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
@@ -362,6 +363,8 @@ class Trainer:
 
     def fit(self, checkpoint_path: Path | None = None, checkpoint_every_seconds: float = 0.0) -> RunResult:
         resumed_from_round = self._load_checkpoint(checkpoint_path) if checkpoint_path else None
+        if self.progress.next_round < self.rounds:
+            self._warm_up()
         last_saved_at = time.monotonic()
         canceled = False
         for round_index in range(self.progress.next_round, self.rounds):
@@ -392,6 +395,29 @@ class Trainer:
                 self._save_checkpoint(checkpoint_path)
                 last_saved_at = time.monotonic()
         return self._result(canceled, resumed_from_round)
+
+    def _warm_up(self) -> None:
+        """Run each batch shape once on a throwaway copy, untimed.
+
+        First calls pay one-off costs (kernel selection with cudnn.benchmark,
+        allocator growth, lazy initialisation) that belong to no policy; left
+        in, they would inflate the first round of short runs most.
+        """
+        model = copy.deepcopy(self.model)
+        optimizer = _make_optimizer(model, self.recipe)
+        generator = torch.Generator(device=self.device).manual_seed(0)
+        batch_size = self.recipe["batch_size"]
+        sizes = {min(batch_size, self.sampler.round_size), self.sampler.round_size % batch_size}
+        for size in sorted(sizes - {0}):
+            batch = torch.arange(min(size, self.data.train_size), device=self.device)
+            with self._autocast():
+                logits = model(self.data.train_batch(batch, self.recipe, generator))
+            loss = F.cross_entropy(logits.float(), self.data.y_train[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
 
     def _select(self, round_index: int) -> tuple[np.ndarray, np.ndarray | None]:
         context = SelectionContext(
