@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import django_filters
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers, status
@@ -97,7 +97,7 @@ class DatasetListCreateApi(generics.ListAPIView):
     search_fields = ["name"]
     ordering_fields = ["name", "created_at", "train_size"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Dataset]:
         return datasets_visible_to(self.request.user)
 
     @extend_schema(

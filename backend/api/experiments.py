@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.request import Request
@@ -120,7 +121,7 @@ class ExperimentListCreateApi(generics.ListAPIView):
     filterset_class = ExperimentFilter
     ordering_fields = ["created_at", "name"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Experiment]:
         return experiments_visible_to(self.request.user)
 
     @extend_schema(
@@ -150,17 +151,13 @@ class ExperimentListCreateApi(generics.ListAPIView):
         return Response(ExperimentOutputSerializer(experiment).data, status=status.HTTP_201_CREATED)
 
 
-def _experiment(request: Request, experiment_id: int, access: Access = Access.READ) -> Experiment:
-    experiment, _ = get_team_object(
-        experiments_visible_to(request.user), user=request.user, access=access, team_field="team_id", pk=experiment_id
-    )
-    return experiment
-
-
 class ExperimentDetailApi(APIView):
     @extend_schema(responses={200: ExperimentOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, experiment_id: int) -> Response:
-        return Response(ExperimentOutputSerializer(_experiment(request, experiment_id)).data)
+        experiment, _ = get_team_object(
+            experiments_visible_to(request.user), user=request.user, team_field="team_id", pk=experiment_id
+        )
+        return Response(ExperimentOutputSerializer(experiment).data)
 
 
 class ExperimentCancelApi(APIView):
@@ -192,7 +189,7 @@ class ShareLinkListCreateApi(generics.ListAPIView):
         )
         return experiment
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[ShareLink]:
         return experiment_share_links(self._experiment())
 
     @extend_schema(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -55,7 +55,7 @@ class PolicyListCreateApi(generics.ListAPIView):
     filterset_class = PolicyFilter
     ordering_fields = ["name", "strategy", "created_at"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[SamplingPolicy]:
         return policies_visible_to(self.request.user)
 
     @extend_schema(

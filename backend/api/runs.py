@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers
 from rest_framework.request import Request
@@ -112,7 +113,7 @@ class RunListApi(generics.ListAPIView):
         "time_to_target_seconds",
     ]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Run]:
         return runs_visible_to(self.request.user)
 
 
@@ -151,5 +152,5 @@ class RunMetricListApi(generics.ListAPIView):
     serializer_class = RunMetricOutputSerializer
     filter_backends: list = []
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[RunMetric]:
         return run_metrics(_run(self.request, self.kwargs["run_id"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -51,7 +52,7 @@ class TeamListCreateApi(generics.ListAPIView):
     serializer_class = TeamOutputSerializer
     ordering_fields = ["name", "created_at"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Team]:
         return teams_with_role(self.request.user)
 
     @extend_schema(request=TeamCreateInputSerializer, responses={201: TeamOutputSerializer, 400: BAD_INPUT})
@@ -75,7 +76,7 @@ class MembershipListCreateApi(generics.ListAPIView):
     serializer_class = MembershipOutputSerializer
     ordering_fields = ["created_at", "role"]
 
-    def get_queryset(self):
+    def get_queryset(self) -> QuerySet[Membership]:
         return team_memberships(self._team(Access.READ))
 
     def _team(self, access: Access) -> Team:
