@@ -397,14 +397,13 @@ class Trainer:
         return self._result(canceled, resumed_from_round)
 
     def _warm_up(self) -> None:
-        """Run each batch shape once on a throwaway copy, untimed.
+        """Run each batch shape forward and backward once on a throwaway copy, untimed.
 
         First calls pay one-off costs (kernel selection with cudnn.benchmark,
         allocator growth, lazy initialisation) that belong to no policy; left
         in, they would inflate the first round of short runs most.
         """
         model = copy.deepcopy(self.model)
-        optimizer = _make_optimizer(model, self.recipe)
         generator = torch.Generator(device=self.device).manual_seed(0)
         batch_size = self.recipe["batch_size"]
         sizes = {min(batch_size, self.sampler.round_size), self.sampler.round_size % batch_size}
@@ -412,10 +411,7 @@ class Trainer:
             batch = torch.arange(min(size, self.data.train_size), device=self.device)
             with self._autocast():
                 logits = model(self.data.train_batch(batch, self.recipe, generator))
-            loss = F.cross_entropy(logits.float(), self.data.y_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            F.cross_entropy(logits.float(), self.data.y_train[batch]).backward()
         if self.cuda:
             torch.cuda.synchronize(self.device)
 
