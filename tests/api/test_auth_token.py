@@ -1,7 +1,11 @@
+import pytest
 from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from backend.datasets.models import Dataset
+from backend.experiments.models import Run, ShareLink
+from backend.teams.models import Team
 from tests.conftest import PASSWORD
 
 URL = reverse("api-token")
@@ -53,3 +57,68 @@ def test_an_invalid_token_is_refused(team):
     client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
 
     assert client.get(reverse("api-teams")).status_code in (401, 403)
+
+
+def object_ids(experiment) -> dict[str, list[int]]:
+    """Path arguments that point at real objects, so a refused request could have changed them."""
+    share_link = ShareLink.objects.create(experiment=experiment)
+    run = experiment.runs.first()
+    return {
+        "api-team": [experiment.team_id],
+        "api-team-members": [experiment.team_id],
+        "api-dataset": [experiment.dataset_id],
+        "api-experiment": [experiment.pk],
+        "api-experiment-cancel": [experiment.pk],
+        "api-experiment-share-links": [experiment.pk],
+        "api-share-link-revoke": [share_link.pk],
+        "api-run": [run.pk],
+        "api-run-cancel": [run.pk],
+        "api-run-metrics": [run.pk],
+    }
+
+
+@pytest.mark.parametrize(
+    "method, url_name",
+    [
+        ("get", "api-teams"),
+        ("post", "api-teams"),
+        ("get", "api-team"),
+        ("get", "api-team-members"),
+        ("post", "api-team-members"),
+        ("get", "api-datasets"),
+        ("post", "api-datasets"),
+        ("get", "api-dataset"),
+        ("delete", "api-dataset"),
+        ("get", "api-policies"),
+        ("post", "api-policies"),
+        ("get", "api-experiments"),
+        ("post", "api-experiments"),
+        ("get", "api-experiment"),
+        ("post", "api-experiment-cancel"),
+        ("get", "api-experiment-share-links"),
+        ("post", "api-experiment-share-links"),
+        ("post", "api-share-link-revoke"),
+        ("get", "api-runs"),
+        ("get", "api-run"),
+        ("post", "api-run-cancel"),
+        ("get", "api-run-metrics"),
+    ],
+)
+def test_anonymous_requests_are_refused_and_change_nothing(method, url_name, experiment, client_for):
+    url = reverse(url_name, args=object_ids(experiment).get(url_name, []))
+    state_before = (
+        list(Run.objects.values_list("status", flat=True)),
+        list(ShareLink.objects.values_list("revoked_at", flat=True)),
+        Team.objects.count(),
+        Dataset.objects.count(),
+    )
+
+    response = getattr(client_for(None), method)(url, {"name": "Anonymous", "team": experiment.team_id}, format="json")
+
+    assert response.status_code in (401, 403)
+    assert (
+        list(Run.objects.values_list("status", flat=True)),
+        list(ShareLink.objects.values_list("revoked_at", flat=True)),
+        Team.objects.count(),
+        Dataset.objects.count(),
+    ) == state_before
