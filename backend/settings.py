@@ -35,6 +35,24 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 SAMPLEWISE_DATA_DIR = Path(env_str("SAMPLEWISE_DATA_DIR", str(VAR_DIR / "data"))).resolve()
 
+# Run execution: queue names get this prefix (separate deployments sharing a broker);
+# a running run whose heartbeat is older than the timeout is requeued by the
+# reaper, at most SAMPLEWISE_MAX_ATTEMPTS times.
+SAMPLEWISE_QUEUE_PREFIX = env_str("SAMPLEWISE_QUEUE_PREFIX", "")
+SAMPLEWISE_HEARTBEAT_SECONDS = env_int("SAMPLEWISE_HEARTBEAT_SECONDS", 5, minimum=1)
+SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS = env_int("SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS", 60, minimum=2)
+SAMPLEWISE_MAX_ATTEMPTS = env_int("SAMPLEWISE_MAX_ATTEMPTS", 3, minimum=1)
+SAMPLEWISE_REAP_INTERVAL_SECONDS = env_int("SAMPLEWISE_REAP_INTERVAL_SECONDS", 30, minimum=1)
+if SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS <= 2 * SAMPLEWISE_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured("SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS must exceed twice SAMPLEWISE_HEARTBEAT_SECONDS")
+
+# A worker on another machine fetches datasets it lacks from the web app.
+SAMPLEWISE_API_URL = env_url("SAMPLEWISE_API_URL", None, schemes={"http", "https"})
+SAMPLEWISE_WORKER_TOKEN = env_str("SAMPLEWISE_WORKER_TOKEN", "")
+if SAMPLEWISE_API_URL and not SAMPLEWISE_WORKER_TOKEN:
+    raise ImproperlyConfigured("SAMPLEWISE_WORKER_TOKEN must be set when SAMPLEWISE_API_URL is set")
+SAMPLEWISE_RUN_TIME_LIMIT_SECONDS = env_int("SAMPLEWISE_RUN_TIME_LIMIT_SECONDS", 7 * 24 * 3600, minimum=60)
+
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 SAMPLEWISE_DEVICE = env_str("SAMPLEWISE_DEVICE", "auto")
 if not _DEVICE_PATTERN.match(SAMPLEWISE_DEVICE):
@@ -120,6 +138,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "frontend" / "static"]
 STATIC_ROOT = BASE_DIR / "staticfiles"
+if DEBUG:
+    # WhiteNoise serves from the finders in development but expects the folder to exist.
+    STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -194,7 +215,10 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_DEFAULT_QUEUE = f"{SAMPLEWISE_QUEUE_PREFIX}cpu"
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-runs": {"task": "workers.reap_stale_runs", "schedule": float(SAMPLEWISE_REAP_INTERVAL_SECONDS)},
+}
 CELERY_TIMEZONE = TIME_ZONE
 
 LOGGING = {

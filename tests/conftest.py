@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -13,6 +14,13 @@ from backend.policies.models import SamplingPolicy
 from backend.teams.models import Membership, Role, Team
 
 PASSWORD = "correct-horse-battery-staple"
+# Runs enqueued by tests go to queues no development worker listens on.
+TEST_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}-"
+
+
+@pytest.fixture(autouse=True)
+def private_queues(settings):
+    settings.SAMPLEWISE_QUEUE_PREFIX = TEST_QUEUE_PREFIX
 
 
 def make_user(username: str):

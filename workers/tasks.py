@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import socket
 
+from django.conf import settings
+
 from workers.celery import app
 
 
@@ -21,3 +23,27 @@ def ping(token: str) -> dict:
         cursor.execute("SELECT current_database()")
         (database,) = cursor.fetchone()
     return {"token": token, "host": socket.gethostname(), "pid": os.getpid(), "database": database}
+
+
+@app.task(
+    name="workers.execute_run",
+    bind=True,
+    # Acknowledged only when done, and given back if the worker dies, so a
+    # crash never loses a run; duplicates are refused by the run's claim.
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    time_limit=settings.SAMPLEWISE_RUN_TIME_LIMIT_SECONDS,
+)
+def execute_run(self, run_id: int) -> str:
+    from workers.execution import execute
+
+    return execute(run_id, worker=self.request.hostname or socket.gethostname())
+
+
+@app.task(name="workers.reap_stale_runs", ignore_result=True)
+def reap_stale_runs() -> dict:
+    from backend.experiments.execution import runs_reap_stale
+
+    report = runs_reap_stale()
+    return {"requeued": report.requeued, "failed": report.failed}

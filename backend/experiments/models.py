@@ -91,6 +91,8 @@ class Run(models.Model):
     time_to_target_seconds = models.FloatField(null=True, blank=True)
     samples_trained = models.BigIntegerField(null=True, blank=True)
     checkpoint = models.CharField(max_length=500, blank=True)
+    # The round the last attempt resumed from (None: it started from scratch).
+    resumed_from_round = models.PositiveIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
 
     class Meta:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetStatus
+from backend.experiments.execution import runs_enqueue
 from backend.experiments.models import (
     ACTIVE_RUN_STATUSES,
     Experiment,
@@ -189,7 +190,8 @@ def experiment_create(
                     queue=queue,
                 )
     _attach_reusable_results(team, cells)
-    Run.objects.bulk_create(cells.values())
+    runs = Run.objects.bulk_create(cells.values())
+    runs_enqueue(runs)
     return experiment
 
 

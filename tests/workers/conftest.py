@@ -30,8 +30,8 @@ def database_url_for_current_connection() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, queue: str, log_path: Path, extra_env: dict[str, str] | None = None):
-        self.queue = queue
+    def __init__(self, queues: list[str], log_path: Path, extra_env: dict[str, str] | None = None):
+        self.queue = queues[0]
         self.log_path = log_path
         env = dict(os.environ)
         env["DATABASE_URL"] = database_url_for_current_connection()
@@ -48,13 +48,13 @@ class WorkerProcess:
                 "workers",
                 "worker",
                 "--queues",
-                queue,
+                ",".join(queues),
                 "--concurrency",
                 "1",
                 "--loglevel",
                 "INFO",
                 "--hostname",
-                f"{queue}@%h",
+                f"{queues[0]}-{uuid.uuid4().hex[:6]}@%h",
                 "--without-gossip",
                 "--without-mingle",
             ],
@@ -95,13 +95,27 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def start_worker(tmp_path):
-    """``start_worker(**env)`` starts a worker on a queue private to this test; stopped afterwards."""
+def start_worker(tmp_path, settings):
+    """``start_worker(env)`` starts a worker on this test session's private queues; stopped afterwards.
+
+    It consumes the prefixed cpu and gpu queues that runs are routed to, and
+    shares the test's data directory unless ``env`` says otherwise.
+    """
     workers: list[WorkerProcess] = []
-    queue = f"test-{uuid.uuid4().hex[:12]}"
+    settings.SAMPLEWISE_DATA_DIR = tmp_path / "data"
+    prefix = settings.SAMPLEWISE_QUEUE_PREFIX
+    queues = [f"{prefix}cpu", f"{prefix}gpu"]
 
     def start(extra_env: dict[str, str] | None = None) -> WorkerProcess:
-        worker = WorkerProcess(queue, tmp_path / f"worker-{len(workers)}.log", extra_env)
+        env = {
+            "SAMPLEWISE_QUEUE_PREFIX": prefix,
+            "SAMPLEWISE_DATA_DIR": str(settings.SAMPLEWISE_DATA_DIR),
+            "SAMPLEWISE_DEVICE": "cpu",
+            "SAMPLEWISE_HEARTBEAT_SECONDS": "1",
+            "SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS": "5",
+            **(extra_env or {}),
+        }
+        worker = WorkerProcess(queues, tmp_path / f"worker-{len(workers)}.log", env)
         workers.append(worker)
         worker.wait_ready()
         return worker
@@ -109,3 +123,14 @@ def start_worker(tmp_path):
     yield start
     for worker in workers:
         worker.stop()
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
