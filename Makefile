@@ -18,8 +18,10 @@ install: $(VENV)/.installed
 run: install
 	HOST=$(HOST) PORT=$(PORT) scripts/run
 
+# A worker for one device, e.g. `make worker DEVICE=cuda:1` (one per GPU).
+DEVICE ?= cpu
 worker: install
-	$(PY) -m celery -A workers worker --queues cpu --concurrency 1 --without-gossip --without-mingle --loglevel INFO
+	$(PY) manage.py runworker --device $(DEVICE)
 
 test: install
 	scripts/test
