@@ -13,7 +13,17 @@ from workers.engine.data.builtin import BUILTIN_DATASETS, materialize_builtin
 from workers.engine.data.images import read_image_folder
 from workers.engine.data.npz import read_npz
 from workers.engine.data.splits import balanced_subset
-from workers.engine.data.store import DatasetInfo, dataset_path, load_dataset, load_info, save_dataset, store_file
+from workers.engine.data.store import (
+    DatasetInfo,
+    dataset_path,
+    file_sha256,
+    load_dataset,
+    load_info,
+    recall_source,
+    remember_source,
+    save_dataset,
+    store_file,
+)
 from workers.engine.data.tabular import read_csv
 from workers.engine.errors import DatasetError
 
@@ -32,6 +42,8 @@ __all__ = [
 ]
 
 FORMATS = ("image_folder", "npz", "csv")
+# Bump when a loader decodes the same file differently, so stores stop reusing old results.
+LOADER_VERSION = 1
 SUFFIX_FORMATS = {
     ".zip": "image_folder",
     ".tar.gz": "image_folder",
@@ -68,7 +80,7 @@ def import_dataset(
 
     ``original_name`` is the uploaded file's name, used for errors and format detection
     when ``path`` is a temporary file. Importing the same content again gives the same
-    SHA-256 and stores nothing new.
+    SHA-256 and stores nothing new; importing the same file again skips decoding.
     """
     path = Path(path)
     source = original_name or path.name
@@ -79,10 +91,22 @@ def import_dataset(
         raise DatasetError(f"{source}: unknown format {dataset_format!r}; expected one of {', '.join(FORMATS)}")
     if dataset_format != "image_folder" and path.is_dir():
         raise DatasetError(f"{source}: is a directory; only an image folder may be a directory")
+    # A file decoded before is not decoded again; a directory may have changed, so it always is.
+    source_key = None
+    if path.is_file():
+        source_key = {"loader_version": LOADER_VERSION, "format": dataset_format, "file_sha256": file_sha256(path)}
+        if dataset_format == "csv":
+            source_key["label_column"] = label_column
+        known = recall_source(source_key, data_dir)
+        if known is not None:
+            return known
     if dataset_format == "image_folder":
         dataset = read_image_folder(path, source)
     elif dataset_format == "npz":
         dataset = read_npz(path, source)
     else:
         dataset = read_csv(path, source, label_column)
-    return save_dataset(dataset, data_dir, source)
+    info = save_dataset(dataset, data_dir, source)
+    if source_key is not None:
+        remember_source(source_key, info, data_dir)
+    return info

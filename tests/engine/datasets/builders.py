@@ -66,5 +66,6 @@ def write_npz(path: Path, **arrays) -> Path:
 
 
 def stored_files(data_dir: Path) -> list[str]:
+    """Names of the files in the dataset store (arrays and sidecars)."""
     folder = data_dir / "datasets"
-    return sorted(path.name for path in folder.iterdir()) if folder.exists() else []
+    return sorted(path.name for path in folder.iterdir() if path.is_file()) if folder.exists() else []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
 from workers.engine.arrays import ArrayDataset
 from workers.engine.data.splits import stratified_split
-from workers.engine.data.store import DatasetInfo, save_dataset
+from workers.engine.data.store import DatasetInfo, recall_source, remember_source, save_dataset
 from workers.engine.errors import DatasetError
 
 BUILTIN_DATASETS: dict[str, str] = {
@@ -20,6 +21,8 @@ BUILTIN_DATASETS: dict[str, str] = {
 MNIST1D_SEED = 42
 DIGITS_SPLIT_SEED = 0
 DIGITS_TEST_FRACTION = 0.2
+# Bump when a generator changes what it produces, so stores stop reusing the old result.
+GENERATOR_VERSION = 1
 
 
 def generate_mnist1d() -> ArrayDataset:
@@ -63,14 +66,35 @@ def generate_digits() -> ArrayDataset:
 
 
 GENERATORS: dict[str, Callable[[], ArrayDataset]] = {"mnist1d": generate_mnist1d, "digits": generate_digits}
+# The packages whose versions could change a generator's output.
+GENERATOR_PACKAGES = {"mnist1d": ("mnist1d", "numpy", "scipy"), "digits": ("scikit-learn",)}
 
 
 def generate_builtin(key: str) -> ArrayDataset:
-    if key not in GENERATORS:
-        raise DatasetError(f"unknown built-in dataset {key!r}; choose one of {', '.join(sorted(BUILTIN_DATASETS))}")
+    _check_key(key)
     return GENERATORS[key]()
 
 
+def _check_key(key: str) -> None:
+    if key not in GENERATORS:
+        raise DatasetError(f"unknown built-in dataset {key!r}; choose one of {', '.join(sorted(BUILTIN_DATASETS))}")
+
+
 def materialize_builtin(key: str, data_dir: Path | str) -> DatasetInfo:
-    """Generate a built-in dataset and put it in the store; the same key always gives the same SHA-256."""
-    return save_dataset(generate_builtin(key), data_dir, f"built-in {key}")
+    """Generate a built-in dataset and put it in the store; the same key always gives the same SHA-256.
+
+    Generation runs once per store: later calls find the stored result by the key, the
+    generator version and the versions of the packages it uses.
+    """
+    _check_key(key)
+    source_key = {
+        "builtin": key,
+        "generator_version": GENERATOR_VERSION,
+        "packages": {package: version(package) for package in GENERATOR_PACKAGES[key]},
+    }
+    known = recall_source(source_key, data_dir)
+    if known is not None:
+        return known
+    info = save_dataset(generate_builtin(key), data_dir, f"built-in {key}")
+    remember_source(source_key, info, data_dir)
+    return info

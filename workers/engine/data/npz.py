@@ -97,7 +97,8 @@ def _canonical_x(x: np.ndarray, key: str, source: str) -> tuple[str, np.ndarray]
     if x.dtype.kind not in "iuf":
         raise DatasetError(f"{source}: {key} has dtype {x.dtype}; expected numbers (uint8 images or float features)")
     if x.ndim == 2:
-        features = x.astype(np.float32)
+        with np.errstate(over="ignore"):  # overflow shows up as inf, reported just below
+            features = x.astype(np.float32)
         if not np.isfinite(features).all():
             raise DatasetError(f"{source}: {key} holds NaN or infinite values (or values too large for float32)")
         return "features", features

@@ -25,6 +25,8 @@ from workers.engine.arrays import INPUT_KINDS, ArrayDataset
 from workers.engine.errors import DatasetError
 
 STORE_FOLDER = "datasets"
+# Remembers which stored dataset a source (an uploaded file, a built-in generator) decoded to.
+SOURCES_FOLDER = "sources"
 HASH_DOMAIN = b"samplewise-dataset-v1\n"
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
 # The arrays of a stored file; anything else in it makes the file non-canonical.
@@ -78,7 +80,7 @@ def validate_canonical(dataset: ArrayDataset, source: str) -> None:
         if x.dtype != X_DTYPES[kind] or x.ndim != X_DIMS[kind]:
             raise DatasetError(
                 f"{source}: x_{split} is {x.dtype} with {x.ndim} dimensions; "
-                f"a {kind} dataset needs {X_DTYPES[kind]} with {X_DIMS[kind]}"
+                f"{kind} data needs {X_DTYPES[kind]} with {X_DIMS[kind]}"
             )
         if kind == "image" and x.shape[1] not in (1, 3):
             raise DatasetError(f"{source}: x_{split} has {x.shape[1]} channels; expected 1 or 3 (N×C×H×W)")
@@ -185,6 +187,35 @@ def store_file(source: Path | str, data_dir: Path | str, *, expected_sha256: str
     if expected_sha256 is not None and actual != expected_sha256:
         raise DatasetError(f"{source.name}: content hashes to {actual}, expected {expected_sha256}")
     return save_dataset(dataset, data_dir, source.name)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while block := stream.read(HASH_BLOCK_BYTES):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recall_source(source_key: dict, data_dir: Path | str) -> DatasetInfo | None:
+    """The dataset that ``source_key`` was stored as before, if it is still in the store."""
+    try:
+        sha256 = json.loads(_source_path(source_key, data_dir).read_text())["sha256"]
+        if dataset_path(sha256, data_dir).is_file():
+            return load_info(sha256, data_dir)
+    except (OSError, ValueError, KeyError, TypeError, DatasetError):
+        pass
+    return None
+
+
+def remember_source(source_key: dict, info: DatasetInfo, data_dir: Path | str) -> None:
+    text = json.dumps({"source": source_key, "sha256": info.sha256}, sort_keys=True) + "\n"
+    _write_atomically(_source_path(source_key, data_dir), lambda handle: handle.write(text.encode()))
+
+
+def _source_path(source_key: dict, data_dir: Path | str) -> Path:
+    key = hashlib.sha256(json.dumps(source_key, sort_keys=True).encode()).hexdigest()
+    return store_dir(data_dir) / SOURCES_FOLDER / f"{key}.json"
 
 
 def _canonical_layout(dataset: ArrayDataset) -> ArrayDataset:

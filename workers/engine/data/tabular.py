@@ -106,7 +106,8 @@ def _parse_features(
         values = cells.astype(np.float64)
     except ValueError:
         values = _parse_cell_by_cell(cells, feature_at, header, line_numbers, source)
-    features = values.astype(np.float32)
+    with np.errstate(over="ignore"):  # overflow shows up as inf, reported just below
+        features = values.astype(np.float32)
     bad = np.argwhere(~np.isfinite(features))
     if bad.size:
         row, position = bad[0]
