@@ -123,6 +123,10 @@ class ExperimentCreateForm(forms.Form):
             "team_id", "name"
         )
 
+    @property
+    def has_team_policies(self) -> bool:
+        return self.fields["policies"].queryset.filter(team__isnull=False).exists()
+
     def clean_budgets(self) -> list[float]:
         budgets = []
         for number in _decimal_list(self.cleaned_data["budgets"]):

@@ -17,6 +17,21 @@ from backend.teams.models import Membership, Team
 
 CURRENT_TEAM_SESSION_KEY = "current_team_id"
 
+# Which top-bar tab a page belongs to, by URL name (form posts re-render their page).
+SECTIONS = {
+    "dashboard": "experiments",
+    "team_dashboard": "experiments",
+    "team_create": "experiments",
+    "experiment_detail": "experiments",
+    "experiment_create": "experiments",
+    "team_datasets": "datasets",
+    "team_policies": "policies",
+    "team_members": "members",
+    "member_add": "members",
+    "member_role": "members",
+    "member_remove": "members",
+}
+
 
 def remember_team(request: HttpRequest, team: Team) -> None:
     if request.session.get(CURRENT_TEAM_SESSION_KEY) != team.pk:
@@ -39,7 +54,12 @@ def current_team(request: HttpRequest) -> Team | None:
 
 
 def nav_context(request: HttpRequest, team: Team | None = None) -> dict[str, Any]:
-    return {"team": team, "user_teams": list(teams_readable_by(request.user).order_by("name"))}
+    url_name = request.resolver_match.url_name if request.resolver_match else None
+    return {
+        "team": team,
+        "user_teams": list(teams_readable_by(request.user).order_by("name")),
+        "section": SECTIONS.get(url_name),
+    }
 
 
 def render_page(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -12,6 +14,8 @@ from backend.experiments.services import experiment_create
 from tests.conftest import PASSWORD
 
 CHROMIUM = "/usr/bin/chromium"
+# The dashboard is the site root; a failed login stays on /accounts/login/.
+DASHBOARD_URL = re.compile(r"^http://[^/]+/$")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -73,10 +77,12 @@ def experiment(team, owner, dataset, builtin_policies):
 
 @pytest.fixture(scope="session")
 def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"browser tests need Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in this thread; the ORM calls the
-    # tests make between page actions are still synchronous and safe.
+    # Playwright's sync API keeps an event loop running in this thread; the ORM
+    # calls that tests make between page actions are still synchronous and safe.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -85,7 +91,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_server):
+def page(browser, live_server, transactional_db):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -95,13 +101,13 @@ def page(browser, live_server):
 
 @pytest.fixture
 def log_in(page):
-    """``log_in(user)`` fills the login form as ``user`` and waits for the dashboard."""
+    """``log_in(user)`` submits the login form as ``user`` and waits for the dashboard."""
 
     def submit(user) -> None:
         page.goto("/accounts/login/")
         page.fill("input[name=username]", user.username)
         page.fill("input[name=password]", PASSWORD)
         page.click("button[type=submit]")
-        page.wait_for_url("**/")
+        page.wait_for_url(DASHBOARD_URL)
 
     return submit

@@ -1,0 +1,45 @@
+"""The members page in a real browser: an owner invites a member; errors show at the field."""
+
+import pytest
+from playwright.sync_api import expect
+
+from backend.teams.models import Role
+from tests.conftest import make_user
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_owner_invites_a_member_by_email_with_a_role(page, log_in, owner, team):
+    newcomer = make_user("nina")
+    log_in(owner)
+    page.click("nav a:has-text('Members')")
+
+    page.fill("#add-member input[name=user]", "nina@example.com")
+    page.select_option("#add-member select[name=role]", "editor")
+    page.click("#add-member button[type=submit]")
+
+    expect(page.locator(".messages")).to_contain_text("Added nina as editor")
+    expect(page.locator("tr[data-member=nina] .badge")).to_have_text("Editor")
+    assert team.memberships.get(user=newcomer).role == Role.EDITOR
+
+
+def test_an_unknown_user_is_reported_next_to_the_field(page, log_in, owner, team):
+    log_in(owner)
+    page.goto("/teams/vision/members/")
+
+    page.fill("#add-member input[name=user]", "ghost")
+    page.click("#add-member button[type=submit]")
+
+    expect(page.locator("#add-member [data-field=user] .error")).to_have_text(
+        "No single user has the username or email 'ghost'."
+    )
+    assert team.memberships.count() == 3
+
+
+def test_a_viewer_sees_the_members_without_management_forms(page, log_in, viewer, team):
+    log_in(viewer)
+    page.goto("/teams/vision/members/")
+
+    expect(page.locator("tr[data-member]")).to_have_count(3)
+    expect(page.locator("#add-member")).to_have_count(0)
+    expect(page.locator("button:has-text('Remove')")).to_have_count(0)
