@@ -1,7 +1,7 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from backend.api import auth, datasets, engine, experiments, policies, runs, teams
+from backend.api import auth, dataset_files, datasets, engine, experiments, policies, runs, teams
 
 urlpatterns = [
     path("auth/token/", auth.TokenObtainApi.as_view(), name="api-token"),
@@ -18,6 +18,9 @@ urlpatterns = [
     path("recipe-schema/", engine.RecipeSchemaApi.as_view(), name="api-recipe-schema"),
     path("datasets/", datasets.DatasetListCreateApi.as_view(), name="api-datasets"),
     path("datasets/<int:dataset_id>/", datasets.DatasetDetailApi.as_view(), name="api-dataset"),
+    re_path(
+        r"^datasets/files/(?P<sha256>[0-9a-f]{64})/$", dataset_files.DatasetFileApi.as_view(), name="api-dataset-file"
+    ),
     path("policies/", policies.PolicyListCreateApi.as_view(), name="api-policies"),
     path("policies/<int:policy_id>/", policies.PolicyDetailApi.as_view(), name="api-policy"),
     path("experiments/", experiments.ExperimentListCreateApi.as_view(), name="api-experiments"),

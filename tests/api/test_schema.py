@@ -18,6 +18,7 @@ EXPECTED_PATHS = {
     "/api/v1/recipe-schema/": {"get"},
     "/api/v1/datasets/": {"get", "post"},
     "/api/v1/datasets/{dataset_id}/": {"get", "delete"},
+    "/api/v1/datasets/files/{sha256}/": {"get"},
     "/api/v1/policies/": {"get", "post"},
     "/api/v1/policies/{policy_id}/": {"get", "delete"},
     "/api/v1/experiments/": {"get", "post"},
