@@ -49,6 +49,7 @@ class RunOutputSerializer(serializers.ModelSerializer):
             "config_hash",
             "reused_from",
             "attempt",
+            "resumed_from_round",
             "worker",
             "queued_at",
             "started_at",

@@ -128,6 +128,7 @@ def test_run_detail_is_for_members_only(role, expected, run, as_role):
         assert body["config"]["recipe"]["rounds"] == 5
         assert body["config_hash"] == run.config_hash
         assert body["reused_from"] is None and body["error"] == ""
+        assert (body["attempt"], body["resumed_from_round"]) == (0, None)
 
 
 def test_a_reused_run_shows_the_original_runs_results(run, rerun, as_role):
