@@ -25,7 +25,7 @@ def test_an_editor_cancels_an_active_run(client_as, request, member, experiment)
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELED and run.finished_at is not None
     assert response.redirect_chain[-1][0] == reverse("experiment_detail", args=[experiment.pk])
-    assert "Canceled run" in response.content.decode()
+    assert f"Canceled the run of {run.policy.name} at {round(run.budget * 100)} %, seed 0." in response.content.decode()
 
 
 def test_cancelling_a_finished_run_says_why_and_changes_nothing(client_as, editor, experiment):
@@ -45,6 +45,15 @@ def test_a_viewer_cannot_cancel(client_as, viewer, experiment):
     assert client_as(viewer).post(run_cancel_url(run)).status_code == 403
     assert client_as(viewer).post(experiment_cancel_url(experiment)).status_code == 403
     assert statuses(experiment) == before
+
+
+def test_a_viewer_is_told_why_not(client_as, viewer, experiment):
+    run = experiment.runs.get(status=RunStatus.RUNNING)
+
+    response = client_as(viewer).post(run_cancel_url(run))
+
+    assert "Not allowed" in response.content.decode()
+    assert "Your role (viewer) does not allow this." in response.content.decode()
 
 
 def test_an_outsider_gets_404(client_as, outsider, other_team, experiment):

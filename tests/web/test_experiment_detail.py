@@ -25,7 +25,11 @@ def test_every_member_sees_the_set_up_and_the_runs(client_as, request, member, e
 
 
 def test_an_outsider_gets_404(client_as, outsider, other_team, experiment):
-    assert client_as(outsider).get(detail_url(experiment)).status_code == 404
+    response = client_as(outsider).get(detail_url(experiment))
+
+    assert response.status_code == 404
+    assert "belongs to a team you are not in" in response.content.decode()
+    assert experiment.name not in response.content.decode()
     assert client_as(outsider).get(runs_url(experiment)).status_code == 404
 
 

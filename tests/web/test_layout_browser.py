@@ -99,3 +99,17 @@ def test_the_login_and_welcome_pages_fit_the_window(page, log_in, transactional_
     page.click(".user-menu summary")
     page.screenshot(path=screenshot_dir / f"welcome-{viewport}.png", full_page=True)
     assert_fits(page, "welcome")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_the_error_pages_fit_the_window(page, log_in, viewer, team, screenshot_dir, viewport):
+    page.set_viewport_size(VIEWPORTS[viewport])
+    log_in(viewer)
+    for name, url, heading in [
+        ("403", "/teams/vision/experiments/new/", "Not allowed"),
+        ("404", "/teams/nope/", "Not found"),
+    ]:
+        page.goto(url)
+        assert page.locator("h1").inner_text() == heading
+        page.screenshot(path=screenshot_dir / f"{name}-{viewport}.png", full_page=True)
+        assert_fits(page, name)

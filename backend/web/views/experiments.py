@@ -89,7 +89,7 @@ def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run, _ = get_team_object(
-        Run.objects.select_related("experiment"),
+        Run.objects.select_related("experiment", "policy"),
         user=request.user,
         access=Access.WRITE,
         team_field="experiment__team_id",
@@ -100,5 +100,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"Canceled run {run}.")
+        messages.success(
+            request, f"Canceled the run of {run.policy.name} at {budget_label(run.budget)}, seed {run.seed}."
+        )
     return redirect("experiment_detail", pk=run.experiment_id)
