@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import io
 import tarfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.engine.datasets.builders import (
     image_bytes,
@@ -107,6 +109,29 @@ def test_it_names_a_file_that_is_not_an_image(tmp_path, data_dir):
 
     with pytest.raises(DatasetError, match=r"pets\.zip: train/cat/notes\.txt: not an image"):
         import_dataset(write_zip(tmp_path / "pets.zip", members), data_dir)
+
+
+def test_it_refuses_16_bit_images_rather_than_clip_them(tmp_path, data_dir):
+    members = image_tree()
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((3, 4), 1000, dtype=np.uint16)).save(buffer, format="PNG")
+    members["train/dog/a.png"] = buffer.getvalue()
+
+    with pytest.raises(DatasetError, match=r"train/dog/a\.png: image mode I;16 is not supported"):
+        import_dataset(write_zip(tmp_path / "pets.zip", members), data_dir)
+
+
+def test_palette_and_transparent_images_become_rgb(tmp_path, data_dir):
+    members = image_tree()
+    buffer = io.BytesIO()
+    Image.new("RGBA", (4, 3), (10, 20, 30, 128)).save(buffer, format="PNG")
+    members["train/dog/a.png"] = buffer.getvalue()
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 3), (40, 50, 60)).convert("P", palette=Image.Palette.ADAPTIVE).save(buffer, format="GIF")
+    members["train/dog/b.png"] = buffer.getvalue()
+    dataset = load_dataset(import_dataset(write_zip(tmp_path / "pets.zip", members), data_dir).sha256, data_dir)
+
+    assert dataset.x_train[2:4, :, 0, 0].tolist() == [[10, 20, 30], [40, 50, 60]]
 
 
 def test_it_refuses_images_of_different_sizes(tmp_path, data_dir):

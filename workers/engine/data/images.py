@@ -43,6 +43,8 @@ MAX_IMAGE_PIXELS = 4096 * 4096
 # Formats read by Pillow's own decoders; others (EPS, for one) would call external programs.
 IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP", "PPM")
 GRAYSCALE_MODES = frozenset({"1", "L", "LA", "La"})
+# 8-bit colour modes that convert to RGB without loss of range; 16-bit and float images would be clipped.
+COLOUR_MODES = frozenset({"P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"})
 JUNK_NAMES = frozenset({"__MACOSX", "Thumbs.db", "desktop.ini"})
 SPLITS = ("train", "test")
 # Images per task handed to a decoding process: large enough to amortise the hand-off.
@@ -293,11 +295,16 @@ def _decode_chunk(
                     f"{source}: {name}: image is {image.size[0]}×{image.size[1]} but {reference_name} is "
                     f"{size[0]}×{size[1]}; all images must have the same size"
                 )
+            if image.mode not in GRAYSCALE_MODES | COLOUR_MODES:
+                raise DatasetError(
+                    f"{source}: {name}: image mode {image.mode} is not supported; save 8-bit grayscale or colour images"
+                )
+            target_mode = "L" if image.mode in GRAYSCALE_MODES else "RGB"
             try:
-                converted = image.convert("L" if image.mode in GRAYSCALE_MODES else "RGB")
+                image.load()
+                array = np.asarray(image if image.mode == target_mode else image.convert(target_mode))
             except Exception as error:  # truncated or corrupt data surfaces when pixels are decoded
                 raise DatasetError(f"{source}: {name}: corrupt image ({error})") from None
-        array = np.asarray(converted)
         pixels.append(array[:, :, None] if array.ndim == 2 else array)
     channels = max(array.shape[2] for array in pixels)
     return np.stack([np.broadcast_to(array, (*array.shape[:2], channels)) for array in pixels])
