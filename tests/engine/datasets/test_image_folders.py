@@ -77,7 +77,7 @@ def test_jpegs_decode(tmp_path, data_dir):
     assert np.abs(dataset.x_train.astype(int) - 100).max() <= 2
 
 
-def test_one_wrapping_folder_and_junk_files_are_accepted(tmp_path, data_dir):
+def test_one_wrapping_folder_loose_files_and_junk_are_accepted(tmp_path, data_dir):
     members = {f"pets/{name}": data for name, data in image_tree().items()}
     members.update(
         {
@@ -85,6 +85,8 @@ def test_one_wrapping_folder_and_junk_files_are_accepted(tmp_path, data_dir):
             "pets/train/cat/.hidden.png": b"junk",
             "pets/train/cat/._1.png": b"AppleDouble junk",
             "__MACOSX/pets/train/cat/._1.png": b"junk",
+            "README.md": b"# Pets",
+            "pets/LICENSE": b"CC0",
         }
     )
     wrapped = import_dataset(write_zip(tmp_path / "wrapped.zip", members), data_dir)
@@ -163,6 +165,19 @@ def test_it_refuses_files_outside_the_class_folders(tmp_path, data_dir):
 
     with pytest.raises(DatasetError, match=r"train/stray\.png: expected train/<class>/<image>"):
         import_dataset(write_zip(tmp_path / "pets.zip", members), data_dir)
+
+
+def test_it_refuses_a_folder_other_than_train_and_test(tmp_path, data_dir):
+    members = image_tree()
+    members["val/cat/3.png"] = image_bytes(1)
+
+    with pytest.raises(DatasetError, match=r"val/cat/3\.png: expected train/<class>/<image>"):
+        import_dataset(write_zip(tmp_path / "pets.zip", members), data_dir)
+
+
+def test_an_archive_without_folders_is_refused(tmp_path, data_dir):
+    with pytest.raises(DatasetError, match=r"pets\.zip: no folders found"):
+        import_dataset(write_zip(tmp_path / "pets.zip", {"1.png": image_bytes(1)}), data_dir)
 
 
 def test_it_needs_two_classes(tmp_path, data_dir):

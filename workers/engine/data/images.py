@@ -2,12 +2,14 @@
 
 Members are read into memory and decoded from there; nothing is ever extracted to
 disk, so a member named ``../x`` cannot be written anywhere (such names are refused
-all the same). Hidden files and macOS/Windows junk are skipped. One wrapping folder
-(``cifar10/train/...``) is allowed. Every image is decoded with Pillow into one mode:
-grayscale (``L``) when all images are grayscale, otherwise RGB. All images must have
-the same size and every test class must be a train class. Class names are the sorted
-train folder names; within a split, images are ordered by class and then by path, so
-the same images give the same arrays whatever the archive's member order.
+all the same). Hidden files, macOS/Windows junk and loose files beside the split
+folders (a README) are skipped. One wrapping folder (``cifar10/train/...``) is
+allowed. Every image is decoded with Pillow into one mode: grayscale (``L``) when
+all images are grayscale, otherwise RGB; 16-bit and float images are refused. All
+images must have the same size and every test class must be a train class. Class
+names are the sorted train folder names; within a split, images are ordered by class
+and then by path, so the same images give the same arrays whatever the archive's
+member order.
 
 Archive bombs are refused by limiting the member count, the bytes read per member and
 in total, the pixels per image and the decoded bytes (checked before decoding). Large
@@ -188,15 +190,19 @@ def _layout(
     members: list[tuple[tuple[str, ...], bytes]], source: str
 ) -> tuple[list[str], list[tuple[str, int, int, bytes]]]:
     """Class names, and (name, split, label, bytes) per image sorted by split, class and path."""
+    # Loose files beside the folders (a README, a licence) belong to no class.
+    members = [(parts, data) for parts, data in members if len(parts) > 1]
     if not members:
-        raise DatasetError(f"{source}: no files found; expected train/<class>/<image> and test/<class>/<image>")
+        raise DatasetError(f"{source}: no folders found; expected train/<class>/<image> and test/<class>/<image>")
     first = members[0][0][0]
-    wrapped = first not in SPLITS and all(len(parts) > 1 and parts[0] == first for parts, _ in members)
+    wrapped = first not in SPLITS and all(parts[0] == first for parts, _ in members)
     seen: set[tuple[str, ...]] = set()
     located = []
     for parts, data in members:
         name = "/".join(parts)
         inner = parts[1:] if wrapped else parts
+        if len(inner) == 1:
+            continue
         if len(inner) != 3 or inner[0] not in SPLITS:
             raise DatasetError(f"{source}: {name}: expected train/<class>/<image> or test/<class>/<image>")
         if inner in seen:
