@@ -25,7 +25,7 @@ from workers.engine.errors import DatasetError
 SPLIT_COLUMN = "split"
 CSV_TEST_FRACTION = 0.2
 CSV_SPLIT_SEED = 0
-MAX_CSV_BYTES = 1024**3
+MAX_CSV_BYTES = 128 * 1024**2
 INTEGER_LABEL = re.compile(r"[+-]?\d+")
 
 
