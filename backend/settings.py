@@ -182,6 +182,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "backend.api_errors.exception_handler",
+    # "format" is a dataset filter, not a renderer switch.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -194,6 +196,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "backend.experiments.models.RunStatus",
+        "DatasetStatusEnum": "backend.datasets.models.DatasetStatus",
+    },
 }
 
 # Celery: a real broker when CELERY_BROKER_URL is set, else the filesystem

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import django_filters
-from django.db import transaction
-from django.db.models import ProtectedError, QuerySet
+from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.filters import OrderingFilter, SearchFilter
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,7 +17,7 @@ from backend.api.schema import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import datasets_visible_to, team_for_payload
 from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
-from backend.datasets.services import dataset_create_builtin, dataset_import_upload
+from backend.datasets.services import dataset_create_builtin, dataset_delete, dataset_import_upload
 from backend.teams.access import Access, get_team_object
 from workers.engine.datasets import BUILTIN_DATASETS
 
@@ -81,15 +77,8 @@ class DatasetFilter(django_filters.FilterSet):
         fields = ["team", "status", "format"]
 
 
-class FormatFilterNegotiation(DefaultContentNegotiation):
-    """Leaves ``?format=`` to the dataset format filter instead of picking a renderer by it."""
-
-    settings = SimpleNamespace(URL_FORMAT_OVERRIDE=None)
-
-
 class DatasetListCreateApi(generics.ListAPIView):
     queryset = Dataset.objects.none()
-    content_negotiation_class = FormatFilterNegotiation
     serializer_class = DatasetOutputSerializer
     parser_classes = [JSONParser, MultiPartParser]
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
@@ -162,16 +151,5 @@ class DatasetDetailApi(APIView):
         dataset, _ = get_team_object(
             Dataset, user=request.user, access=Access.WRITE, team_field="team_id", pk=dataset_id
         )
-        in_use = f"Dataset {dataset.name!r} cannot be deleted while experiments use it."
-        users = dataset.experiments.count()
-        if users:
-            raise ApplicationError(
-                f"{in_use} It is used by {users} experiment(s).", status_code=status.HTTP_409_CONFLICT
-            )
-        try:
-            # An experiment created since the check above still protects the row.
-            with transaction.atomic():
-                dataset.delete()
-        except ProtectedError:
-            raise ApplicationError(in_use, status_code=status.HTTP_409_CONFLICT) from None
+        dataset_delete(dataset=dataset, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import django_filters
-from django.db import transaction
-from django.db.models import ProtectedError, QuerySet
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api.schema import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import policies_visible_to, team_for_payload
-from backend.api_errors import ApplicationError
 from backend.policies.models import SamplingPolicy
-from backend.policies.services import policy_create
-from backend.teams.access import Access, check_team_access
+from backend.policies.services import policy_create, policy_delete
+from backend.teams.access import Access
 
 
 class PolicyOutputSerializer(serializers.ModelSerializer):
@@ -90,19 +87,5 @@ class PolicyDetailApi(APIView):
     )
     def delete(self, request: Request, policy_id: int) -> Response:
         policy = get_object_or_404(policies_visible_to(request.user), pk=policy_id)
-        if policy.is_builtin:
-            raise PermissionDenied("Built-in policies cannot be deleted.")
-        check_team_access(user=request.user, team=policy.team_id, access=Access.WRITE)
-        in_use = f"Policy {policy.name!r} cannot be deleted while experiments use it."
-        users = policy.experiments.count()
-        if users:
-            raise ApplicationError(
-                f"{in_use} It is used by {users} experiment(s).", status_code=status.HTTP_409_CONFLICT
-            )
-        try:
-            # Runs created since the check above still protect the row.
-            with transaction.atomic():
-                policy.delete()
-        except ProtectedError:
-            raise ApplicationError(in_use, status_code=status.HTTP_409_CONFLICT) from None
+        policy_delete(policy=policy, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -135,3 +135,11 @@ def dataset_import_upload(
         source=upload.name,
         info=info,
     )
+
+
+def dataset_delete(*, dataset: Dataset, user) -> None:
+    """Delete a dataset row no experiment uses; its stored arrays stay (another row may share the hash)."""
+    from backend.deletion import delete_unless_used
+
+    check_team_access(user=user, team=dataset.team_id, access=Access.WRITE)
+    delete_unless_used(dataset, label=f"Dataset {dataset.name!r}", experiments_using=dataset.experiments.count())

@@ -46,3 +46,14 @@ def policy_create(
             )
     except IntegrityError:
         raise ApplicationError(f"This team already has a policy named {name!r}.", field="name") from None
+
+
+def policy_delete(*, policy: SamplingPolicy, user) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from backend.deletion import delete_unless_used
+
+    if policy.is_builtin:
+        raise PermissionDenied("Built-in policies cannot be deleted.")
+    check_team_access(user=user, team=policy.team_id, access=Access.WRITE)
+    delete_unless_used(policy, label=f"Policy {policy.name!r}", experiments_using=policy.experiments.count())
