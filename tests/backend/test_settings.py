@@ -15,7 +15,8 @@ PRODUCTION_KEY = "k" * 30 + "-production-secret-value-0123456789"
 
 
 def run_with(env_overrides: dict[str, str | None], *args: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS"}}
+    inherited = {"DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {key: value for key, value in os.environ.items() if key not in inherited}
     env["DATABASE_URL"] = GOOD_URL
     env["DJANGO_SETTINGS_MODULE"] = "backend.settings"
     for key, value in env_overrides.items():

@@ -269,7 +269,8 @@ def test_worker_processes_give_the_same_arrays_and_name_bad_members(tmp_path, da
     monkeypatch.setattr(images, "DECODE_CHUNK_SIZE", 2)
     monkeypatch.setattr(images, "_decode_cores", lambda: 2)
 
-    pooled = import_dataset(write_zip(tmp_path / "pets.zip", members), data_dir)
+    # A directory is decoded afresh every time, so this goes through the worker processes.
+    pooled = import_dataset(write_directory(tmp_path / "pets", members), data_dir)
     members["test/dog/x.png"] = b"not an image"
     with pytest.raises(DatasetError, match=r"test/dog/x\.png: not an image"):
         import_dataset(write_zip(tmp_path / "broken.zip", members), data_dir)

@@ -255,18 +255,17 @@ def _decode_all(
 
 
 def _decode_cores() -> int:
-    # Worker processes are forked (below), which only Linux does safely; daemonic processes
-    # (a Celery prefork child, for one) may not start children at all.
+    # Daemonic processes (a Celery prefork child, for one) may not start children at all.
     if not sys.platform.startswith("linux") or multiprocessing.current_process().daemon:
         return 1
     return min(len(os.sched_getaffinity(0)), MAX_DECODE_WORKERS)
 
 
 def _pool_context():
-    # Forked, not spawned: spawn and forkserver re-import the caller's main module in every
-    # worker, which breaks scripts without a __main__ guard. The children only run Pillow and
-    # NumPy on bytes they are handed, so locks held by the parent's other threads are never taken.
-    return multiprocessing.get_context("fork")
+    # Not plain fork: the caller is often multi-threaded (a web server, a test live server,
+    # torch's thread pool), and a child forked while another thread holds a lock can hang
+    # forever. The fork server is a clean single-threaded process to fork from.
+    return multiprocessing.get_context("forkserver")
 
 
 def _open_image(source: str, name: str, data: bytes) -> Image.Image:
