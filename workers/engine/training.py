@@ -187,8 +187,9 @@ class DeviceData:
             self.x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train)).to(device)
             self.x_test = torch.from_numpy(np.ascontiguousarray(dataset.x_test)).to(device)
             mean, std = _channel_statistics(self.x_train)
-            self.mean = mean.view(1, -1, 1, 1)
-            self.std = std.view(1, -1, 1, 1)
+            # x · scale + shift in one fused kernel after the uint8 → float conversion.
+            self.scale = (1 / std).view(1, -1, 1, 1)
+            self.shift = (-mean / std).view(1, -1, 1, 1)
         else:
             x_train = torch.from_numpy(np.ascontiguousarray(dataset.x_train, dtype=np.float32)).to(device)
             x_test = torch.from_numpy(np.ascontiguousarray(dataset.x_test, dtype=np.float32)).to(device)
@@ -205,7 +206,7 @@ class DeviceData:
 
     def _prepare(self, x: Tensor) -> Tensor:
         if self.kind == "image":
-            x = (x.float() - self.mean) / self.std
+            x = torch.addcmul(self.shift, x.float(), self.scale)
         return x
 
     def _finish(self, x: Tensor) -> Tensor:
@@ -269,18 +270,20 @@ def _check_dataset(dataset: ArrayDataset, model_key: str) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _make_optimizer(model: nn.Module, recipe: Mapping[str, Any]) -> torch.optim.Optimizer:
-    """SGD (Nesterov) or AdamW; batch-norm parameters and biases are not decayed."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [
-        {"params": decay, "weight_decay": recipe["weight_decay"]},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+def _make_optimizer(model: nn.Module, recipe: Mapping[str, Any], *, fused: bool) -> torch.optim.Optimizer:
+    """SGD (optionally Nesterov) or AdamW over all parameters, decayed alike as in the RS2 paper's code.
+
+    ``fused`` (CUDA) updates every parameter in one kernel; small models are
+    launch-bound there, so this is worth several per cent of throughput.
+    """
+    parameters = list(model.parameters())
+    options = {"lr": recipe["lr"], "weight_decay": recipe["weight_decay"]}
+    if fused:
+        options["fused"] = True
     if recipe["optimizer"] == "adamw":
-        return torch.optim.AdamW(groups, lr=recipe["lr"])
+        return torch.optim.AdamW(parameters, **options)
     nesterov = recipe["nesterov"] and recipe["momentum"] > 0
-    return torch.optim.SGD(groups, lr=recipe["lr"], momentum=recipe["momentum"], nesterov=nesterov)
+    return torch.optim.SGD(parameters, momentum=recipe["momentum"], nesterov=nesterov, **options)
 
 
 # ---------------------------------------------------------------------------
@@ -328,7 +331,7 @@ class Trainer:
         if data.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.optimizer = _make_optimizer(model, self.recipe)
+        self.optimizer = _make_optimizer(model, self.recipe, fused=self.cuda)
 
         # Budget: the sampler fixes the round size; the schedule spans exactly the steps it implies.
         self.sampler: Sampler = make_sampler(run.strategy, run.params, budget=run.budget, labels=data.labels)
@@ -586,14 +589,16 @@ class Trainer:
     def _load_checkpoint(self, path: Path) -> int | None:
         if not path.exists():
             return None
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        # Loaded to the CPU: the sampler's state goes to numpy, and load_state_dict
+        # moves model and optimizer tensors to their parameters' device itself.
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("format") != CHECKPOINT_FORMAT or state.get("key") != self._checkpoint_key():
             raise ConfigError("checkpoint", f"{path} belongs to a different run configuration or dataset")
         self.progress = _Progress(**state["progress"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self._set_lr(self.schedule.lr(self.progress.step))
-        self.generator.set_state(state["generator"].cpu())
+        self.generator.set_state(state["generator"])
         self.selection_rng.bit_generator.state = state["selection_rng"]
         self.sampler.load_state_dict(state["sampler"])
         self.seen_losses.copy_(state["seen_losses"])
