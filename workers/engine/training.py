@@ -408,9 +408,10 @@ class Trainer:
         """
         model = copy.deepcopy(self.model)
         generator = torch.Generator(device=self.device).manual_seed(0)
-        batch_size = self.recipe["batch_size"]
-        sizes = {min(batch_size, self.sampler.round_size), self.sampler.round_size % batch_size}
-        for size in sorted(sizes - {0}):
+        round_size = self.sampler.round_size
+        steps = math.ceil(round_size / self.recipe["batch_size"])
+        sizes = {round_size // steps, math.ceil(round_size / steps)}
+        for size in sorted(sizes):
             batch = torch.arange(min(size, self.data.train_size), device=self.device)
             with self._autocast():
                 logits = model(self.data.train_batch(batch, self.recipe, generator))
@@ -451,14 +452,18 @@ class Trainer:
         round_weights = None
         if weights is not None:
             round_weights = torch.from_numpy(weights).to(self.device, non_blocking=True)[shuffle]
-        batch_size = self.recipe["batch_size"]
-        # The partial last batch is kept: with small rounds, dropping it would waste much of the budget.
-        for start in range(0, len(order), batch_size):
+        # Every selected example is trained on: dropping the remainder would waste much of a
+        # small round's budget. It is not left as one small last batch either (500 = 3 × 128 + 116,
+        # 5,000 = 39 × 128 + 8): a tiny batch takes a full-rate step on a noisy gradient and
+        # drags the batch-norm running statistics, and at the end of the run it is the last one
+        # they see. So the round is cut into ceil(n / batch_size) batches of near-equal size.
+        steps = math.ceil(len(order) / self.recipe["batch_size"])
+        batches = order.tensor_split(steps)
+        batch_weights = round_weights.tensor_split(steps) if round_weights is not None else [None] * steps
+        for batch, weights_of_batch in zip(batches, batch_weights, strict=True):
             if self.callbacks.should_stop():
                 return False
-            batch = order[start : start + batch_size]
-            batch_weights = None if round_weights is None else round_weights[start : start + batch_size]
-            self._train_step(batch, batch_weights)
+            self._train_step(batch, weights_of_batch)
         return True
 
     def _train_step(self, batch: Tensor, weights: Tensor | None) -> None:

@@ -47,7 +47,7 @@ class StepRecorder:
 
 
 def test_a_budget_run_takes_ceil_rn_over_b_steps_per_round_and_ends_the_schedule(features_dataset):
-    # 240 examples at r = 0.3: 72 per round, batches of 32 → 32 + 32 + 8 (the partial batch is kept).
+    # 240 examples at r = 0.3: 72 per round, batch size 32 → 3 steps, every example trained on.
     config = run_config(recipe={"rounds": 6, "batch_size": 32, "schedule": "cosine"})
     with StepRecorder() as steps:
         result = train_run(config, features_dataset)
@@ -61,6 +61,25 @@ def test_a_budget_run_takes_ceil_rn_over_b_steps_per_round_and_ends_the_schedule
     assert 0 < steps.rates[-1] < 0.01
     # After the last step the optimizer holds the schedule's final value.
     assert result.metrics[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize(
+    "round_size, batch_size, expected", [(72, 32, [24, 24, 24]), (70, 32, [24, 23, 23]), (64, 32, [32, 32])]
+)
+def test_a_round_is_cut_into_near_equal_batches_rather_than_ending_in_a_small_one(
+    monkeypatch, round_size, batch_size, expected
+):
+    sizes = []
+    original = Trainer._train_step
+
+    def record(self, batch, weights):
+        sizes.append(len(batch))
+        return original(self, batch, weights)
+
+    monkeypatch.setattr(Trainer, "_train_step", record)
+    config = run_config(strategy="full", recipe={"rounds": 2, "batch_size": batch_size})
+    train_run(config, blobs(train_size=round_size))
+    assert sizes == expected * 2
 
 
 def test_full_short_trains_budget_times_rounds_rounds_on_its_own_schedule(features_dataset):
