@@ -6,6 +6,7 @@ the canonical file once, and the engine verifies its hash before storing it.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 import urllib.request
@@ -18,6 +19,8 @@ from workers.engine.datasets import dataset_path, load_dataset, store_file
 from workers.engine.errors import DatasetError
 
 DOWNLOAD_TIMEOUT_SECONDS = 300
+
+logger = logging.getLogger(__name__)
 
 
 def ensure_dataset(sha256: str) -> ArrayDataset:
@@ -33,8 +36,9 @@ def fetch_dataset(sha256: str, data_dir: Path) -> None:
         raise DatasetError(
             f"dataset {sha256} is not in {data_dir} and SAMPLEWISE_API_URL is not set, so it cannot be fetched"
         )
+    url = f"{base_url.rstrip('/')}/api/v1/datasets/files/{sha256}/"
     request = urllib.request.Request(
-        f"{base_url.rstrip('/')}/api/v1/datasets/files/{sha256}/",
+        url,
         headers={"Authorization": f"Token {settings.SAMPLEWISE_WORKER_TOKEN}"},
     )
     scratch = data_dir / "downloads"
@@ -51,3 +55,4 @@ def fetch_dataset(sha256: str, data_dir: Path) -> None:
         store_file(temporary, data_dir, expected_sha256=sha256)
     finally:
         temporary.unlink(missing_ok=True)
+    logger.info("fetched dataset %s from %s", sha256, url)
