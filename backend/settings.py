@@ -206,7 +206,7 @@ SPECTACULAR_SETTINGS = {
 # transport under var/ (no server needed).
 _broker_url = env_url("CELERY_BROKER_URL", None, schemes={"redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem"})
 if _broker_url is None or _broker_url.startswith("filesystem"):
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost//"
     CELERY_BROKER_TRANSPORT_OPTIONS = filesystem_broker_options(VAR_DIR)
     _default_result_backend = f"file://{VAR_DIR / 'celery-results'}"
     (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,7 @@ def test_embedded_postgres_and_filesystem_broker_serve_a_worker(embedded_env, tm
     )
     assert described.returncode == 0, described.stderr
     vendor, embedded, broker, builtin_policies = described.stdout.strip().splitlines()[-1].split()
-    assert (vendor, embedded, broker) == ("postgresql", "True", "filesystem://")
+    assert (vendor, embedded, broker) == ("postgresql", "True", "filesystem://localhost//")
     assert int(builtin_policies) >= 5
     assert (tmp_path / "var" / "pgdata" / "PG_VERSION").exists()
 
