@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from backend.experiments.models import Experiment, Run, RunMetric, RunStatus
 
@@ -11,6 +12,18 @@ def experiments_with_status_counts(queryset: QuerySet[Experiment]) -> QuerySet[E
     """Annotate each experiment with ``runs_total`` and ``runs_<status>`` counts."""
     counts = {f"runs_{status}": Count("runs", filter=Q(runs__status=status)) for status in RunStatus.values}
     return queryset.annotate(runs_total=Count("runs"), **counts)
+
+
+def runs_with_progress(queryset: QuerySet[Run]) -> QuerySet[Run]:
+    """Annotate each run with its latest evaluation: ``last_epoch`` and ``last_accuracy``.
+
+    A reused run reports the progress of the run it reuses.
+    """
+    latest = RunMetric.objects.filter(run=Coalesce(OuterRef("reused_from_id"), OuterRef("pk"))).order_by("-epoch")
+    return queryset.annotate(
+        last_epoch=Subquery(latest.values("epoch")[:1]),
+        last_accuracy=Subquery(latest.values("test_accuracy")[:1]),
+    )
 
 
 def run_metrics(run: Run) -> QuerySet[RunMetric]:

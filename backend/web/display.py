@@ -71,6 +71,7 @@ class RunRow:
     seed: int
     status: str
     status_label: str
+    progress: str
     final_accuracy: str
     best_accuracy: str
     time_to_target: str
@@ -79,6 +80,14 @@ class RunRow:
     reused: bool
     error: str
     cancelable: bool
+
+
+def progress_label(run: Run) -> str:
+    """Where a running run is: its latest evaluated round and accuracy."""
+    last_epoch = getattr(run, "last_epoch", None)
+    if run.status != RunStatus.RUNNING or last_epoch is None:
+        return ""
+    return f"round {last_epoch} · {percent(run.last_accuracy)}"
 
 
 def run_rows(runs: Iterable[Run]) -> list[RunRow]:
@@ -90,6 +99,7 @@ def run_rows(runs: Iterable[Run]) -> list[RunRow]:
             seed=run.seed,
             status=run.status,
             status_label=RunStatus(run.status).label,
+            progress=progress_label(run),
             final_accuracy=percent(run.final_accuracy),
             best_accuracy=percent(run.best_accuracy),
             time_to_target=seconds(run.time_to_target_seconds),

@@ -134,3 +134,23 @@ def test_opening_an_experiment_makes_its_team_current(client_as, owner, team, ex
 
     assert response.context["team"] == team
     assert client.get(reverse("dashboard")).context["team"] == team
+
+
+def test_a_running_run_shows_its_latest_round_and_accuracy(client_as, viewer, experiment):
+    from backend.experiments.execution import run_record_metric
+
+    running = experiment.runs.filter(status=RunStatus.RUNNING).first() or experiment.runs.first()
+    running.status = RunStatus.RUNNING
+    running.save(update_fields=["status"])
+    for epoch, accuracy in ((1, 0.41), (2, 0.5625)):
+        metric = {"epoch": epoch, "step": epoch * 10, "samples_seen": epoch * 100, "wall_clock_seconds": epoch * 1.0}
+        run_record_metric(
+            run_id=running.pk, metric={**metric, "test_accuracy": accuracy, "lr": 0.1, "data_fraction": 0.3}
+        )
+
+    response = client_as(viewer).get(runs_url(experiment))
+
+    row = next(row for row in response.context["rows"] if row.run.pk == running.pk)
+    assert row.progress == "round 2 · 56.2 %"
+    assert '<span class="progress-note">round 2 · 56.2 %</span>' in response.content.decode()
+    assert all(other.progress == "" for other in response.context["rows"] if other.status != RunStatus.RUNNING)

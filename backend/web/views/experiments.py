@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 from backend.api_errors import ApplicationError
 from backend.experiments import services
 from backend.experiments.models import Experiment, Run
-from backend.experiments.selectors import experiments_with_status_counts
+from backend.experiments.selectors import experiments_with_status_counts, runs_with_progress
 from backend.teams.access import Access, get_team_object
 from backend.web.display import annotated_status_counts, budget_label, run_rows
 from backend.web.forms import ExperimentCreateForm, add_service_error
@@ -27,7 +27,7 @@ def _experiment(request: HttpRequest, pk: int, access: Access = Access.READ):
 
 
 def _runs_context(experiment: Experiment, membership) -> dict[str, Any]:
-    runs = experiment.runs.select_related("policy").order_by("policy__name", "budget", "seed")
+    runs = runs_with_progress(experiment.runs.select_related("policy")).order_by("policy__name", "budget", "seed")
     rows = run_rows(runs)
     return {
         "experiment": experiment,
