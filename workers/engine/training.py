@@ -9,6 +9,14 @@ schedule is laid over exactly the steps those rounds take.
 Time is kept in three separate accounts: selection (choosing examples,
 including any proxy training), training, and evaluation. The curve's
 ``wall_clock_seconds`` is selection + training; evaluation is excluded.
+
+Each evaluation gives one metric row: ``epoch`` (rounds completed), ``step``
+(optimizer steps so far), ``samples_seen`` (examples trained on so far),
+``wall_clock_seconds`` (cumulative selection + training), ``evaluation_seconds``
+(cumulative evaluation), ``train_loss`` (mean per-example training loss since the
+previous evaluation), ``test_accuracy`` (fraction), ``test_loss``, ``lr`` (after
+the round's last step) and ``data_fraction`` (examples trained on per round as a
+fraction of the training set, averaged over the rounds so far).
 """
 
 from __future__ import annotations
@@ -214,9 +222,10 @@ class DeviceData:
 
     def train_batch(self, indices: Tensor, recipe: Mapping[str, Any], generator: torch.Generator) -> Tensor:
         x = self._prepare(self.x_train[indices])
-        if recipe["augment_flip"] and x.ndim == 4:
+        # Flips apply to images; shifts to images and sequences; feature columns have no geometry.
+        if recipe["augment_flip"] and self.kind == "image":
             x = random_flip(x, generator)
-        if recipe["augment_translate"] and x.ndim in (2, 4):
+        if recipe["augment_translate"] and self.kind in ("image", "sequence"):
             x = random_translate(x, recipe["augment_translate"], generator)
         return self._finish(x)
 

@@ -128,6 +128,12 @@ def test_same_seed_gives_identical_metrics_and_another_seed_differs(model, datas
     assert untimed(first.metrics) != untimed(other.metrics)
 
 
+def test_translation_leaves_feature_columns_alone(features_dataset):
+    plain = train_run(run_config(), features_dataset)
+    shifted = train_run(run_config(recipe={"augment_translate": 3, "augment_flip": True}), features_dataset)
+    assert untimed(shifted.metrics) == untimed(plain.metrics)
+
+
 class StopAfterRounds(Callbacks):
     def __init__(self, rounds: int):
         self.rounds = rounds
