@@ -115,13 +115,14 @@ RESULT_FIELDS = (
     "time_to_target_seconds",
     "samples_trained",
 )
+# What a run that reuses another shows of it: its state and its figures.
+REUSED_FIELDS = ("status", "worker", "started_at", "finished_at", *RESULT_FIELDS)
 
 
 def _propagate_to_reusers(run: Run) -> None:
     """Runs that reuse this one show its final state and figures."""
-    values = {field: getattr(run, field) for field in RESULT_FIELDS}
     run.reused_by.filter(status__in=ACTIVE_RUN_STATUSES).update(
-        status=run.status, started_at=run.started_at, finished_at=run.finished_at, worker=run.worker, **values
+        **{field: getattr(run, field) for field in REUSED_FIELDS}
     )
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetStatus
-from backend.experiments.execution import runs_enqueue
+from backend.experiments.execution import REUSED_FIELDS, runs_enqueue
 from backend.experiments.models import (
     ACTIVE_RUN_STATUSES,
     Experiment,
@@ -32,20 +32,6 @@ from workers.engine.strategies import get_strategy
 MAX_GRID_RUNS = 5000
 MAX_SEED = 2**31 - 1
 
-# Fields a reusing run copies from the run it reuses.
-RESULT_FIELDS = (
-    "status",
-    "worker",
-    "started_at",
-    "finished_at",
-    "selection_seconds",
-    "training_seconds",
-    "evaluation_seconds",
-    "final_accuracy",
-    "best_accuracy",
-    "time_to_target_seconds",
-    "samples_trained",
-)
 
 
 def canonical_hash(payload: Any) -> str:
@@ -209,7 +195,7 @@ def _attach_reusable_results(team: Team, cells: dict[str, Run]) -> None:
     for original in originals:
         run = cells[original.config_hash]
         run.reused_from = original
-        for field in RESULT_FIELDS:
+        for field in REUSED_FIELDS:
             setattr(run, field, getattr(original, field))
 
 
