@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from workers.engine.models import MODELS
+from workers.engine.model_specs import MODELS
 from workers.engine.params import PARAM_TYPES
 from workers.engine.recipe import RECIPE_SCHEMA
 from workers.engine.strategies import DYNAMIC, STATIC, STRATEGIES, WEIGHTED

@@ -25,7 +25,7 @@ from backend.experiments.models import (
 from backend.policies.models import SamplingPolicy
 from backend.teams.access import Access, check_team_access
 from backend.teams.models import Team
-from workers.engine.models import get_model_spec
+from workers.engine.model_specs import get_model_spec
 from workers.engine.recipe import resolve_recipe
 from workers.engine.strategies import get_strategy
 

@@ -14,7 +14,7 @@ from backend.experiments.models import Queue
 from backend.policies.models import SamplingPolicy
 from backend.teams.models import Role, Team
 from workers.engine.errors import ConfigError
-from workers.engine.models import MODELS
+from workers.engine.model_specs import MODELS
 from workers.engine.recipe import RECIPE_SCHEMA
 from workers.engine.strategies import STRATEGIES
 

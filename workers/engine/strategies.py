@@ -12,14 +12,17 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from workers.engine.errors import ConfigError
 from workers.engine.params import Param, resolve
+
+if TYPE_CHECKING:
+    # Only for annotations: the registry is read by the web app, which never loads torch.
+    import torch
+    from torch import nn
 
 STATIC = "static"
 DYNAMIC = "dynamic"
@@ -161,6 +164,8 @@ class RandomStaticSampler(Sampler):
         return Selection(self.subset.copy())
 
     def state_dict(self) -> dict[str, Any]:
+        import torch
+
         return {"subset": None if self.subset is None else torch.from_numpy(self.subset)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -200,6 +205,8 @@ class RS2WithoutReplacementSampler(Sampler):
         return Selection(chunk.copy())
 
     def state_dict(self) -> dict[str, Any]:
+        import torch
+
         permutation = None if self.permutation is None else torch.from_numpy(self.permutation)
         return {"permutation": permutation, "position": self.position}
 
