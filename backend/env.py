@@ -68,9 +68,3 @@ def env_url(name: str, default: str | None, *, schemes: set[str]) -> str | None:
         raise ImproperlyConfigured(f"{name} must be a URL with scheme {allowed}; got {value!r}")
     return value
 
-
-def env_choice(name: str, default: str, *, pattern_ok) -> str:
-    value = env_str(name, default)
-    if not pattern_ok(value):
-        raise ImproperlyConfigured(f"{name} has an invalid value {value!r}")
-    return value
