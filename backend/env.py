@@ -67,4 +67,3 @@ def env_url(name: str, default: str | None, *, schemes: set[str]) -> str | None:
         allowed = ", ".join(sorted(schemes))
         raise ImproperlyConfigured(f"{name} must be a URL with scheme {allowed}; got {value!r}")
     return value
-

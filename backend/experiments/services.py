@@ -33,7 +33,6 @@ MAX_GRID_RUNS = 5000
 MAX_SEED = 2**31 - 1
 
 
-
 def canonical_hash(payload: Any) -> str:
     encoded = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(encoded.encode()).hexdigest()
