@@ -55,4 +55,6 @@ def filesystem_broker_options(var_dir: Path) -> dict:
         "processed_folder": str(processed_dir),
         "control_folder": str(control_dir),
         "store_processed": False,
+        # Look for new messages five times a second rather than once (kombu's default).
+        "polling_interval": 0.2,
     }

@@ -14,13 +14,13 @@ from backend.policies.models import SamplingPolicy
 from backend.teams.models import Membership, Role, Team
 
 PASSWORD = "correct-horse-battery-staple"
-# Runs enqueued by tests go to queues no development worker listens on.
-TEST_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:8]}-"
 
 
 @pytest.fixture(autouse=True)
 def private_queues(settings):
-    settings.SAMPLEWISE_QUEUE_PREFIX = TEST_QUEUE_PREFIX
+    """Runs enqueued by a test go to queues of its own: no development worker and no
+    later test's worker finds them waiting."""
+    settings.SAMPLEWISE_QUEUE_PREFIX = f"test-{uuid.uuid4().hex[:12]}-"
 
 
 def make_user(username: str):
