@@ -63,23 +63,27 @@ def other_team(outsider):
     return team
 
 
-@pytest.fixture
-def dataset(team, owner):
+def ready_dataset(team, name: str, created_by) -> Dataset:
     """A ready dataset row; its arrays are not needed by tests that never train."""
     return Dataset.objects.create(
         team=team,
-        name="tiny-digits",
+        name=name,
         format=DatasetFormat.NPZ,
-        source="tiny-digits.npz",
+        source=f"{name}.npz",
         status=DatasetStatus.READY,
-        sha256=hashlib.sha256(b"tiny-digits").hexdigest(),
+        sha256=hashlib.sha256(name.encode()).hexdigest(),
         input_shape=[64],
         class_names=[str(digit) for digit in range(10)],
         class_counts=[10] * 10,
         train_size=100,
         test_size=50,
-        created_by=owner,
+        created_by=created_by,
     )
+
+
+@pytest.fixture
+def dataset(team, owner):
+    return ready_dataset(team, "tiny-digits", owner)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from backend.api.schema import CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import runs_visible_to
+from backend.experiments.execution import METRIC_FIELDS
 from backend.experiments.models import Queue, Run, RunMetric, RunStatus
 from backend.experiments.selectors import run_metrics
 from backend.experiments.services import run_cancel
@@ -70,18 +71,7 @@ class RunOutputSerializer(serializers.ModelSerializer):
 class RunMetricOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = RunMetric
-        fields = [
-            "epoch",
-            "step",
-            "samples_seen",
-            "wall_clock_seconds",
-            "evaluation_seconds",
-            "train_loss",
-            "test_accuracy",
-            "test_loss",
-            "lr",
-            "data_fraction",
-        ]
+        fields = ["epoch", *METRIC_FIELDS]
 
 
 class RunFilter(django_filters.FilterSet):

@@ -9,6 +9,7 @@ import pytest
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
 from backend.experiments.services import experiment_create
 from backend.policies.models import SamplingPolicy
+from tests.conftest import ready_dataset
 
 ROLES = ("owner", "editor", "viewer", "outsider")
 
@@ -87,17 +88,4 @@ def foreign_policy(other_team, outsider):
 
 @pytest.fixture
 def foreign_dataset(other_team, outsider):
-    return Dataset.objects.create(
-        team=other_team,
-        name="their-digits",
-        format=DatasetFormat.NPZ,
-        source="their-digits.npz",
-        status=DatasetStatus.READY,
-        sha256=hashlib.sha256(b"their-digits").hexdigest(),
-        input_shape=[64],
-        class_names=[str(digit) for digit in range(10)],
-        class_counts=[10] * 10,
-        train_size=100,
-        test_size=50,
-        created_by=outsider,
-    )
+    return ready_dataset(other_team, "their-digits", outsider)
