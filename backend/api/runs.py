@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from backend.api.schema import CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import runs_visible_to
-from backend.experiments.execution import METRIC_FIELDS
+from backend.experiments.execution import METRIC_FIELDS, RESULT_FIELDS
 from backend.experiments.models import Queue, Run, RunMetric, RunStatus
 from backend.experiments.selectors import run_metrics
 from backend.experiments.services import run_cancel
@@ -55,13 +55,7 @@ class RunOutputSerializer(serializers.ModelSerializer):
             "queued_at",
             "started_at",
             "finished_at",
-            "selection_seconds",
-            "training_seconds",
-            "evaluation_seconds",
-            "final_accuracy",
-            "best_accuracy",
-            "time_to_target_seconds",
-            "samples_trained",
+            *RESULT_FIELDS,
             "heartbeat_at",
             "error",
             "config",
