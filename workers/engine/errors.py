@@ -14,3 +14,11 @@ class ConfigError(ValueError):
 
 class DatasetError(ValueError):
     """Input data is corrupt or inconsistent; the message names the file and the problem."""
+
+
+class DatasetFetchError(DatasetError):
+    """A dataset could not be fetched from where it is served (network, server, truncated download).
+
+    Unlike bad data, this may pass: a worker retries it and gives the run back
+    rather than failing it.
+    """

@@ -43,3 +43,13 @@ RECIPE_SCHEMA: tuple[Param, ...] = (
 def resolve_recipe(values: Mapping[str, Any] | None) -> dict[str, Any]:
     """Validate a recipe and fill its defaults; raises ConfigError naming ``recipe.<field>``."""
     return resolve(RECIPE_SCHEMA, values, prefix="recipe")
+
+
+# Settings that read the curves rather than shape training: a run's identity leaves them out,
+# so changing the target of an experiment never trains anything again.
+READING_KEYS = ("target_accuracy",)
+
+
+def training_recipe(recipe: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a resolved recipe that decides how a run trains."""
+    return {key: value for key, value in recipe.items() if key not in READING_KEYS}

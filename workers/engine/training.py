@@ -52,7 +52,7 @@ from workers.engine.strategies import (
 )
 from workers.engine.timing import LearningRateSchedule, PhaseTimer
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 CONFIG_KEYS = ("model", "recipe", "strategy", "params", "budget", "seed")
 # Keys the backend adds to a run's config that do not change how it trains.
 IGNORED_CONFIG_KEYS = ("dataset_sha256",)
@@ -122,9 +122,15 @@ class RunResult:
     resumed_from_round: int | None
     rounds_planned: int = 0
     optimizer_steps: int = 0
+    # The class predicted for every test example by the final model (None when canceled).
+    test_predictions: np.ndarray | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The figures as plain JSON-ready values; predictions become a list of class indices."""
+        values = asdict(self)
+        if self.test_predictions is not None:
+            values["test_predictions"] = self.test_predictions.tolist()
+        return values
 
 
 class Callbacks:
@@ -134,8 +140,14 @@ class Callbacks:
     (read a flag, not a database).
     """
 
+    def on_start(self, resumed_from_round: int | None) -> None:
+        """Called once the checkpoint (if any) is loaded, before the first round trains."""
+
     def on_evaluation(self, metric: dict[str, Any]) -> None:
         """Called with each evaluation's metric row."""
+
+    def on_checkpoint(self, path: Path, next_round: int) -> None:
+        """Called after a checkpoint holding every round before ``next_round`` is on disk."""
 
     def on_round_end(self, round_index: int) -> None:
         """Called after each round's training, e.g. to send a heartbeat."""
@@ -359,6 +371,7 @@ class Trainer:
         self.selection_rng = np.random.default_rng(np.random.SeedSequence([run.seed, SELECTION_STREAM]))
 
         self.progress = _Progress()
+        self.test_predictions: np.ndarray | None = None
         self.seen_losses = torch.full((data.train_size,), float("nan"), device=self.device)
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         self.loss_count = 0
@@ -373,8 +386,16 @@ class Trainer:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def fit(self, checkpoint_path: Path | None = None, checkpoint_every_seconds: float = 0.0) -> RunResult:
-        resumed_from_round = self._load_checkpoint(checkpoint_path) if checkpoint_path else None
+    def fit(
+        self,
+        checkpoint_path: Path | None = None,
+        checkpoint_every_seconds: float = 0.0,
+        *,
+        resume_from: Path | None = None,
+    ) -> RunResult:
+        resume_from = resume_from or checkpoint_path
+        resumed_from_round = self._load_checkpoint(resume_from) if resume_from else None
+        self.callbacks.on_start(resumed_from_round)
         if self.progress.next_round < self.rounds:
             self._warm_up()
         last_saved_at = time.monotonic()
@@ -399,7 +420,7 @@ class Trainer:
 
             is_last = round_index + 1 == self.rounds
             if self.evaluates and (is_last or (round_index + 1) % self.recipe["eval_every"] == 0):
-                self._evaluate_and_record(round_index)
+                self._evaluate_and_record(round_index, keep_predictions=is_last)
                 if checkpoint_path:
                     self._save_checkpoint(checkpoint_path)
                     last_saved_at = time.monotonic()
@@ -530,24 +551,29 @@ class Trainer:
     # -----------------------------------------------------------------------
 
     @torch.inference_mode()
-    def evaluate(self) -> tuple[float, float]:
-        """Test accuracy (fraction) and mean test loss, with one host sync at the end."""
+    def evaluate(self) -> tuple[float, float, Tensor]:
+        """Test accuracy (fraction), mean test loss and the predicted classes, with one host sync at the end."""
         self.model.eval()
-        correct = torch.zeros((), dtype=torch.int64, device=self.device)
+        predictions = torch.empty(len(self.data.y_test), dtype=torch.int64, device=self.device)
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         batch_size = 2048 if self.cuda else 500
+        start = 0
         for inputs, targets in self.data.test_batches(batch_size):
             with self._autocast():
                 logits = self.model(inputs).float()
             loss_sum += F.cross_entropy(logits, targets, reduction="sum")
-            correct += (logits.argmax(dim=1) == targets).sum()
+            predictions[start : start + len(targets)] = logits.argmax(dim=1)
+            start += len(targets)
         self.model.train()
         count = len(self.data.y_test)
-        return correct.item() / count, loss_sum.item() / count
+        correct = (predictions == self.data.y_test).sum()
+        return correct.item() / count, loss_sum.item() / count, predictions
 
-    def _evaluate_and_record(self, round_index: int) -> None:
+    def _evaluate_and_record(self, round_index: int, *, keep_predictions: bool = False) -> None:
         self.timer.start()
-        accuracy, test_loss = self.evaluate()
+        accuracy, test_loss, predictions = self.evaluate()
+        if keep_predictions:
+            self.test_predictions = compact_predictions(predictions.cpu().numpy(), self.data.num_classes)
         train_loss = self.loss_sum.item() / max(1, self.loss_count)
         self.progress.evaluation_seconds += self.timer.stop()
         self.loss_sum.zero_()
@@ -591,6 +617,7 @@ class Trainer:
             "seen_losses": self.seen_losses,
             "loss_sum": self.loss_sum,
             "loss_count": self.loss_count,
+            "test_predictions": None if self.test_predictions is None else torch.from_numpy(self.test_predictions),
         }
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -599,6 +626,7 @@ class Trainer:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
+        self.callbacks.on_checkpoint(path, self.progress.next_round)
 
     def _load_checkpoint(self, path: Path) -> int | None:
         if not path.exists():
@@ -618,6 +646,8 @@ class Trainer:
         self.seen_losses.copy_(state["seen_losses"])
         self.loss_sum.copy_(state["loss_sum"])
         self.loss_count = int(state["loss_count"])
+        predictions = state["test_predictions"]
+        self.test_predictions = None if predictions is None else predictions.numpy()
         return self.progress.next_round
 
     # -----------------------------------------------------------------------
@@ -648,7 +678,14 @@ class Trainer:
             resumed_from_round=resumed_from_round,
             rounds_planned=self.rounds,
             optimizer_steps=progress.step,
+            test_predictions=None if canceled else self.test_predictions,
         )
+
+
+def compact_predictions(predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Class indices in the smallest unsigned type that holds them: one byte per example up to 256 classes."""
+    dtype = np.uint8 if num_classes <= 256 else np.uint16 if num_classes <= 65536 else np.uint32
+    return predictions.astype(dtype)
 
 
 class _StopOnly(Callbacks):
@@ -669,13 +706,17 @@ def train_run(
     callbacks: Callbacks | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every_seconds: float = 60.0,
+    resume_from: str | os.PathLike | None = None,
 ) -> RunResult:
     """Train one run and return its result.
 
     With ``checkpoint_path``, the state is saved at round boundaries (after
-    every evaluation, and otherwise at most every ``checkpoint_every_seconds``),
-    and an existing checkpoint there is resumed from. The checkpoint is left in
-    place at the end, so calling again after completion returns the same result.
+    every evaluation, and otherwise at most every ``checkpoint_every_seconds``).
+    The run resumes from ``resume_from`` when given, else from an existing
+    checkpoint at ``checkpoint_path``; a worker passes both so that each attempt
+    writes a file of its own while resuming from the one before. The checkpoint
+    is left in place at the end, so calling again after completion returns the
+    same result.
     """
     run = check_run_config(config)
     _check_dataset(dataset, run.model)
@@ -687,4 +728,5 @@ def train_run(
     data = DeviceData(dataset, device, channels_last=True)
     trainer = Trainer(run, data, callbacks=callbacks or Callbacks())
     path = Path(checkpoint_path) if checkpoint_path is not None else None
-    return trainer.fit(path, checkpoint_every_seconds)
+    source = Path(resume_from) if resume_from is not None else None
+    return trainer.fit(path, checkpoint_every_seconds, resume_from=source)

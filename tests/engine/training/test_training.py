@@ -397,3 +397,55 @@ def test_training_leaves_the_callers_global_rng_alone(features_dataset):
     torch.manual_seed(123)
     train_run(run_config(recipe={"rounds": 1}), features_dataset)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_final_models_test_predictions_come_back_compact_and_give_its_accuracy(features_dataset):
+    result = train_run(run_config(), features_dataset)
+
+    predictions = result.test_predictions
+    assert predictions.dtype == np.uint8 and predictions.shape == features_dataset.y_test.shape
+    assert (predictions == features_dataset.y_test).mean() == pytest.approx(result.final_accuracy)
+    assert result.to_dict()["test_predictions"] == predictions.tolist()
+
+
+def test_a_canceled_run_has_no_predictions(features_dataset):
+    result = train_run(run_config(recipe={"rounds": 5}), features_dataset, callbacks=StopAfterRounds(2))
+
+    assert result.canceled and result.test_predictions is None
+
+
+def test_predictions_survive_a_resume_after_the_last_round(tmp_path, features_dataset):
+    config = run_config()
+    checkpoint = tmp_path / "run.pt"
+    first = train_run(config, features_dataset, checkpoint_path=checkpoint)
+
+    again = train_run(config, features_dataset, checkpoint_path=checkpoint)
+
+    assert np.array_equal(again.test_predictions, first.test_predictions)
+
+
+def test_each_attempt_writes_its_own_file_and_resumes_from_the_one_before(tmp_path, features_dataset):
+    config = run_config(recipe={"rounds": 6, "eval_every": 1})
+    uninterrupted = train_run(config, features_dataset)
+    first_file, second_file = tmp_path / "attempt-1.pt", tmp_path / "attempt-2.pt"
+    train_run(config, features_dataset, callbacks=StopAfterRounds(3), checkpoint_path=first_file)
+    saved_before = first_file.read_bytes()
+
+    class Record(Callbacks):
+        def __init__(self):
+            self.started: list = []
+            self.checkpoints: list = []
+
+        def on_start(self, resumed_from_round):
+            self.started.append(resumed_from_round)
+
+        def on_checkpoint(self, path, next_round):
+            self.checkpoints.append((path, next_round))
+
+    record = Record()
+    resumed = train_run(config, features_dataset, callbacks=record, checkpoint_path=second_file, resume_from=first_file)
+
+    assert record.started == [3]
+    assert record.checkpoints == [(second_file, round_index) for round_index in (4, 5, 6)]
+    assert first_file.read_bytes() == saved_before  # the earlier attempt's file is never written again
+    assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
