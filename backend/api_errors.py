@@ -1,4 +1,4 @@
-"""One application exception, mapped to clear 4xx responses that name the field."""
+"""The API's mapping of domain errors to clear 4xx responses that name the field."""
 
 from __future__ import annotations
 
@@ -7,20 +7,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from backend.errors import ApplicationError
 from workers.engine.errors import ConfigError
-
-
-class ApplicationError(Exception):
-    """A request that cannot be carried out; ``field`` names the offending input."""
-
-    def __init__(self, message: str, *, field: str | None = None, status_code: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        self.status_code = status_code
-
-    def as_dict(self) -> dict:
-        return {self.field: [self.message]} if self.field else {"detail": self.message}
 
 
 def exception_handler(exc, context):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import models, transaction
 from django.db.models import ProtectedError
 
-from backend.api_errors import ApplicationError
+from backend.errors import ApplicationError
 
 
 def delete_unless_used(obj: models.Model, *, label: str, experiments_using: int) -> None:

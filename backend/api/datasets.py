@@ -15,9 +15,9 @@ from rest_framework.views import APIView
 
 from backend.api.schema import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import datasets_visible_to, team_for_payload
-from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
 from backend.datasets.services import dataset_create_builtin, dataset_delete, dataset_import_upload
+from backend.errors import ApplicationError
 from backend.teams.access import Access, get_team_object
 from workers.engine.datasets import BUILTIN_DATASETS
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from backend.api_errors import ApplicationError
+from backend.errors import ApplicationError
 from backend.policies.models import SamplingPolicy
 from backend.teams.access import Access, check_team_access
 from backend.teams.models import Team

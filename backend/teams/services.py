@@ -7,7 +7,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils.text import slugify
 
-from backend.api_errors import ApplicationError
+from backend.errors import ApplicationError
 from backend.teams.access import Access, check_team_access
 from backend.teams.models import Membership, Role, Team
 

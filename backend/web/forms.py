@@ -8,8 +8,8 @@ from typing import Any
 from django import forms
 from django.db.models import Q
 
-from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetStatus
+from backend.errors import ApplicationError
 from backend.experiments.models import Queue
 from backend.policies.models import SamplingPolicy
 from backend.teams.models import Role, Team

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from backend.api_errors import ApplicationError
+from backend.errors import ApplicationError
 from backend.teams.access import Access, get_team_object
 from backend.teams.models import Membership, Role, Team
 from backend.teams.services import membership_add, membership_remove, membership_update_role

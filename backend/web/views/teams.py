@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
-from backend.api_errors import ApplicationError
+from backend.errors import ApplicationError
 from backend.experiments.models import Experiment
 from backend.experiments.selectors import experiments_with_status_counts
 from backend.teams.access import check_team_access
