@@ -45,6 +45,14 @@ SAMPLEWISE_MAX_ATTEMPTS = env_int("SAMPLEWISE_MAX_ATTEMPTS", 3, minimum=1)
 SAMPLEWISE_REAP_INTERVAL_SECONDS = env_int("SAMPLEWISE_REAP_INTERVAL_SECONDS", 30, minimum=1)
 if SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS <= 2 * SAMPLEWISE_HEARTBEAT_SECONDS:
     raise ImproperlyConfigured("SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS must exceed twice SAMPLEWISE_HEARTBEAT_SECONDS")
+# A queued execution no worker claimed this long after its message was sent is
+# sent again (its message may have been lost with a broker restart).
+SAMPLEWISE_CLAIM_TIMEOUT_SECONDS = env_int("SAMPLEWISE_CLAIM_TIMEOUT_SECONDS", 300, minimum=1)
+# How long a worker retries a database, broker or dataset-fetch fault before it
+# gives the execution back to the queue (it resumes from its last checkpoint).
+SAMPLEWISE_TRANSIENT_RETRY_SECONDS = env_int("SAMPLEWISE_TRANSIENT_RETRY_SECONDS", 120, minimum=1)
+# Checkpoints are removed once an execution succeeds unless this is set.
+SAMPLEWISE_KEEP_CHECKPOINTS = env_bool("SAMPLEWISE_KEEP_CHECKPOINTS", False)
 
 # A worker on another machine fetches datasets it lacks from the web app.
 SAMPLEWISE_API_URL = env_url("SAMPLEWISE_API_URL", None, schemes={"http", "https"})
@@ -212,7 +220,12 @@ if _broker_url is None or _broker_url.startswith("filesystem"):
     (VAR_DIR / "celery-results").mkdir(parents=True, exist_ok=True)
 else:
     CELERY_BROKER_URL = _broker_url
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    # Redis hands an unacknowledged message to another worker after the visibility
+    # timeout (an hour by default), which would start a second copy of every run
+    # longer than that; a lost worker's run is requeued by the reaper instead.
+    CELERY_BROKER_TRANSPORT_OPTIONS = (
+        {"visibility_timeout": SAMPLEWISE_RUN_TIME_LIMIT_SECONDS + 3600} if _broker_url.startswith("redis") else {}
+    )
     _default_result_backend = _broker_url if _broker_url.startswith("redis") else "rpc://"
 CELERY_RESULT_BACKEND = env_url(
     "CELERY_RESULT_BACKEND", _default_result_backend, schemes={"redis", "rediss", "rpc", "file"}

@@ -60,7 +60,7 @@ def main() -> None:
 
 def run_benchmark(args, settings, connection, User, data_dir: Path, prefix: str) -> None:
     from backend.datasets.services import dataset_create_builtin
-    from backend.experiments.models import Run, RunMetric, RunStatus
+    from backend.experiments.models import Execution, RunMetric, RunStatus
     from backend.experiments.services import experiment_create
     from backend.policies.models import SamplingPolicy
     from backend.teams.services import team_create
@@ -88,19 +88,19 @@ def run_benchmark(args, settings, connection, User, data_dir: Path, prefix: str)
             seeds=list(range(args.runs)),
         )
         enqueued = time.perf_counter()
-        runs = Run.objects.filter(experiment=experiment)
-        while runs.filter(status=RunStatus.SUCCEEDED).count() < args.runs:
-            if runs.filter(status=RunStatus.FAILED).exists():
-                raise SystemExit(f"a run failed: {runs.filter(status=RunStatus.FAILED).first().error}")
+        executions = Execution.objects.filter(cells__experiment=experiment)
+        while executions.filter(status=RunStatus.SUCCEEDED).count() < args.runs:
+            if executions.filter(status=RunStatus.FAILED).exists():
+                raise SystemExit(f"a run failed: {executions.filter(status=RunStatus.FAILED).first().error}")
             time.sleep(0.2)
         finished = time.perf_counter()
-        metric_rows = RunMetric.objects.filter(run__experiment=experiment).count()
+        metric_rows = RunMetric.objects.filter(execution__cells__experiment=experiment).count()
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=60)
 
     arrays = load_dataset(dataset.sha256, data_dir)
-    configs = [run.config for run in Run.objects.filter(experiment=experiment).order_by("seed")]
+    configs = [execution.config for execution in executions.order_by("pk")]
     in_process_started = time.perf_counter()
     for config in configs:
         train_run(config, arrays, device="cpu")

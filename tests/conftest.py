@@ -10,10 +10,17 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
+from backend.experiments.models import Execution, RunMetric
 from backend.policies.models import SamplingPolicy
 from backend.teams.models import Membership, Role, Team
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """The default hasher is deliberately slow; tests create and log in users by the hundred."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +79,7 @@ def ready_dataset(team, name: str, created_by) -> Dataset:
         source=f"{name}.npz",
         status=DatasetStatus.READY,
         sha256=hashlib.sha256(name.encode()).hexdigest(),
+        input_kind="features",
         input_shape=[64],
         class_names=[str(digit) for digit in range(10)],
         class_counts=[10] * 10,
@@ -103,3 +111,25 @@ def client_for():
         return client
 
     return make
+
+
+def set_execution(run, **fields) -> None:
+    """Give the execution behind ``run`` these field values (status, figures, error...)."""
+    Execution.objects.filter(pk=run.execution_id).update(**fields)
+
+
+def add_curve(run, accuracies: list[float], *, seconds_per_round: float = 1.0) -> None:
+    """Metric rows for the execution behind ``run``: one evaluation per round with these accuracies."""
+    RunMetric.objects.bulk_create(
+        RunMetric(
+            execution_id=run.execution_id,
+            epoch=epoch,
+            step=epoch * 10,
+            samples_seen=epoch * 100,
+            wall_clock_seconds=epoch * seconds_per_round,
+            test_accuracy=accuracy,
+            lr=0.1,
+            data_fraction=0.1,
+        )
+        for epoch, accuracy in enumerate(accuracies, start=1)
+    )

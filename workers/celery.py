@@ -6,8 +6,12 @@ import os
 
 from celery import Celery
 
+from workers.presence import PresenceStep
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backend.settings")
 
 app = Celery("samplewise")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["workers"])
+
+app.steps["worker"].add(PresenceStep)

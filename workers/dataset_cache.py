@@ -16,7 +16,7 @@ from django.conf import settings
 
 from workers.engine.arrays import ArrayDataset
 from workers.engine.datasets import dataset_path, load_dataset, store_file
-from workers.engine.errors import DatasetError
+from workers.engine.errors import DatasetError, DatasetFetchError
 
 DOWNLOAD_TIMEOUT_SECONDS = 300
 
@@ -33,7 +33,7 @@ def ensure_dataset(sha256: str) -> ArrayDataset:
 def fetch_dataset(sha256: str, data_dir: Path) -> None:
     base_url = settings.SAMPLEWISE_API_URL
     if not base_url:
-        raise DatasetError(
+        raise DatasetFetchError(
             f"dataset {sha256} is not in {data_dir} and SAMPLEWISE_API_URL is not set, so it cannot be fetched"
         )
     url = f"{base_url.rstrip('/')}/api/v1/datasets/files/{sha256}/"
@@ -50,9 +50,12 @@ def fetch_dataset(sha256: str, data_dir: Path) -> None:
                 shutil.copyfileobj(response, destination)
         except OSError as error:
             temporary.unlink(missing_ok=True)
-            raise DatasetError(f"could not fetch dataset {sha256} from {base_url}: {error}") from None
+            raise DatasetFetchError(f"could not fetch dataset {sha256} from {base_url}: {error}") from None
     try:
         store_file(temporary, data_dir, expected_sha256=sha256)
+    except DatasetError as error:
+        # A truncated or damaged download: fetching again may well succeed.
+        raise DatasetFetchError(f"the copy of dataset {sha256} fetched from {base_url} is unusable: {error}") from None
     finally:
         temporary.unlink(missing_ok=True)
     logger.info("fetched dataset %s from %s", sha256, url)

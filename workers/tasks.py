@@ -29,21 +29,28 @@ def ping(token: str) -> dict:
     name="workers.execute_run",
     bind=True,
     # Acknowledged only when done, and given back if the worker dies, so a
-    # crash never loses a run; duplicates are refused by the run's claim.
+    # crash never loses a run; a duplicate is refused by the execution's claim.
     acks_late=True,
     reject_on_worker_lost=True,
     ignore_result=True,
     time_limit=settings.SAMPLEWISE_RUN_TIME_LIMIT_SECONDS,
 )
-def execute_run(self, run_id: int) -> str:
+def execute_run(self, execution_id: int) -> str:
     from workers.execution import execute
 
-    return execute(run_id, worker=self.request.hostname or socket.gethostname())
+    return execute(execution_id, worker=self.request.hostname or socket.gethostname())
 
 
 @app.task(name="workers.reap_stale_runs", ignore_result=True)
 def reap_stale_runs() -> dict:
-    from backend.experiments.execution import runs_reap_stale
+    from backend.experiments.execution import executions_reap
+    from backend.experiments.presence import worker_presence_forget_stale
 
-    report = runs_reap_stale()
-    return {"requeued": report.requeued, "failed": report.failed}
+    report = executions_reap()
+    worker_presence_forget_stale()
+    return {
+        "requeued": report.requeued,
+        "failed": report.failed,
+        "resent": report.resent,
+        "removed_checkpoints": report.removed_checkpoints,
+    }

@@ -19,6 +19,7 @@ from backend.api.selectors import (
     team_for_payload,
 )
 from backend.experiments.models import Experiment, Queue, ShareLink
+from backend.experiments.selectors import waiting_without_worker
 from backend.experiments.services import (
     experiment_cancel,
     experiment_create,
@@ -33,7 +34,9 @@ class RunCountsOutputSerializer(serializers.Serializer):
     """Read from the counts that ``experiments_visible_to`` annotates."""
 
     total = serializers.IntegerField(source="runs_total")
-    reused = serializers.IntegerField(source="runs_reused", help_text="Runs that show an identical earlier run.")
+    reused = serializers.IntegerField(
+        source="runs_reused", help_text="Runs whose execution already existed: their work is shared, not repeated."
+    )
     queued = serializers.IntegerField(source="runs_queued")
     running = serializers.IntegerField(source="runs_running")
     succeeded = serializers.IntegerField(source="runs_succeeded")
@@ -75,6 +78,20 @@ class ExperimentOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class WaitingOutputSerializer(serializers.Serializer):
+    device_kind = serializers.CharField()
+    queue = serializers.CharField()
+    runs = serializers.IntegerField(help_text="Queued runs of this experiment that no live worker can take.")
+    reason = serializers.CharField(help_text='e.g. "No GPU worker is online".')
+
+
+class ExperimentDetailOutputSerializer(ExperimentOutputSerializer):
+    waiting = WaitingOutputSerializer(many=True, read_only=True, help_text="Why queued runs are not being taken.")
+
+    class Meta(ExperimentOutputSerializer.Meta):
+        fields = [*ExperimentOutputSerializer.Meta.fields, "waiting"]
+
+
 class ExperimentCreateInputSerializer(serializers.Serializer):
     team = serializers.IntegerField()
     name = serializers.CharField(max_length=200)
@@ -94,6 +111,9 @@ class ExperimentCreateInputSerializer(serializers.Serializer):
 
 class ExperimentCancelOutputSerializer(serializers.Serializer):
     canceled = serializers.IntegerField(help_text="How many queued or running runs were canceled.")
+    shared = serializers.IntegerField(
+        help_text="Of those, how many keep running because another experiment's runs share their execution."
+    )
 
 
 class ShareLinkOutputSerializer(serializers.ModelSerializer):
@@ -152,12 +172,13 @@ class ExperimentListCreateApi(generics.ListAPIView):
 
 
 class ExperimentDetailApi(APIView):
-    @extend_schema(responses={200: ExperimentOutputSerializer, 404: NOT_FOUND})
+    @extend_schema(responses={200: ExperimentDetailOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, experiment_id: int) -> Response:
         experiment, _ = get_team_object(
             experiments_visible_to(request.user), user=request.user, team_field="team_id", pk=experiment_id
         )
-        return Response(ExperimentOutputSerializer(experiment).data)
+        experiment.waiting = waiting_without_worker(experiment.runs.all())
+        return Response(ExperimentDetailOutputSerializer(experiment).data)
 
 
 class ExperimentCancelApi(APIView):
@@ -170,8 +191,10 @@ class ExperimentCancelApi(APIView):
         experiment, _ = get_team_object(
             Experiment, user=request.user, access=Access.WRITE, team_field="team_id", pk=experiment_id
         )
-        canceled = experiment_cancel(experiment=experiment, user=request.user)
-        return Response(ExperimentCancelOutputSerializer({"canceled": canceled}).data)
+        withdrawal = experiment_cancel(experiment=experiment, user=request.user)
+        return Response(
+            ExperimentCancelOutputSerializer({"canceled": withdrawal.cells, "shared": withdrawal.shared}).data
+        )
 
 
 class ShareLinkListCreateApi(generics.ListAPIView):

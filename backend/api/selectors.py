@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.http import Http404
 
-from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset
+from backend.errors import ApplicationError
 from backend.experiments.models import Experiment, Run, ShareLink
 from backend.experiments.selectors import experiments_with_status_counts
 from backend.policies.models import SamplingPolicy
@@ -41,22 +41,18 @@ def policies_visible_to(user) -> QuerySet[SamplingPolicy]:
 
 
 def experiments_visible_to(user) -> QuerySet[Experiment]:
-    """Experiments with run counts by status plus ``runs_reused``, without N+1 on their relations."""
+    """Experiments with run counts by status and ``runs_reused``, without N+1 on their relations."""
     queryset = (
         Experiment.objects.filter(team__in=teams_readable_by(user))
         .select_related("dataset", "created_by")
         .prefetch_related("policies")
     )
     # Meta.ordering does not apply to aggregating queries; restate it so pages are stable.
-    return (
-        experiments_with_status_counts(queryset)
-        .annotate(runs_reused=Count("runs", filter=Q(runs__reused_from__isnull=False)))
-        .order_by(*Experiment._meta.ordering)
-    )
+    return experiments_with_status_counts(queryset).order_by(*Experiment._meta.ordering)
 
 
 def runs_visible_to(user) -> QuerySet[Run]:
-    return Run.objects.filter(experiment__team__in=teams_readable_by(user)).select_related("policy", "reused_from")
+    return Run.objects.filter(experiment__team__in=teams_readable_by(user)).select_related("policy", "execution")
 
 
 def experiment_share_links(experiment: Experiment) -> QuerySet[ShareLink]:

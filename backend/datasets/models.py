@@ -13,6 +13,12 @@ class DatasetFormat(models.TextChoices):
     CSV = "csv", "CSV"
 
 
+class InputKind(models.TextChoices):
+    IMAGE = "image", "Images"
+    SEQUENCE = "sequence", "1-D signals"
+    FEATURES = "features", "Feature vectors"
+
+
 class DatasetStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     READY = "ready", "Ready"
@@ -29,6 +35,8 @@ class Dataset(models.Model):
     status = models.CharField(max_length=10, choices=DatasetStatus.choices, default=DatasetStatus.PENDING)
     error = models.TextField(blank=True)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # What the models read: they declare the input kinds they take.
+    input_kind = models.CharField(max_length=10, choices=InputKind.choices, blank=True)
     input_shape = models.JSONField(default=list, blank=True)
     class_names = models.JSONField(default=list, blank=True)
     class_counts = models.JSONField(default=list, blank=True)

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
-from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
+from backend.errors import ApplicationError
 from backend.teams.access import Access, check_team_access
 from backend.teams.models import Team
 from workers.engine.errors import DatasetError
@@ -60,6 +60,7 @@ def _save_row(*, team: Team, user, name: str, description: str, dataset_format: 
                 source=source,
                 status=DatasetStatus.READY,
                 sha256=info.sha256,
+                input_kind=info.kind,
                 input_shape=list(info.input_shape),
                 class_names=list(info.class_names),
                 class_counts=list(info.class_counts),

@@ -8,26 +8,19 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from backend.api_errors import ApplicationError
 from backend.datasets.models import Dataset, DatasetStatus
-from backend.experiments.execution import REUSED_FIELDS, runs_enqueue
-from backend.experiments.models import (
-    ACTIVE_RUN_STATUSES,
-    Experiment,
-    Queue,
-    Run,
-    RunStatus,
-    ShareLink,
-)
+from backend.errors import ApplicationError
+from backend.experiments.execution import ExecutionSpec, Withdrawal, cells_withdraw, executions_attach
+from backend.experiments.models import QUEUE_DEVICE_KINDS, Experiment, Queue, Run, ShareLink
 from backend.policies.models import SamplingPolicy
 from backend.teams.access import Access, check_team_access
 from backend.teams.models import Team
 from workers.engine.model_specs import get_model_spec
-from workers.engine.recipe import resolve_recipe
-from workers.engine.strategies import get_strategy
+from workers.engine.recipe import resolve_recipe, training_recipe
+from workers.engine.strategies import get_strategy, resolve_strategy_params
+from workers.engine.version import ENGINE_VERSION
 
 MAX_GRID_RUNS = 5000
 MAX_SEED = 2**31 - 1
@@ -44,13 +37,15 @@ def _check_budgets(budgets: Any) -> list[float]:
     if not budgets:
         raise ApplicationError("Give at least one budget.", field="budgets")
     checked: list[float] = []
+    listed: set[float] = set()
     for budget in budgets:
         if isinstance(budget, bool) or not isinstance(budget, (int, float)):
             raise ApplicationError(f"Each budget must be a number; got {budget!r}.", field="budgets")
         if not 0 < budget <= 1:
             raise ApplicationError(f"Each budget must be in (0, 1]; got {budget!r}.", field="budgets")
-        if float(budget) in checked:
+        if float(budget) in listed:
             raise ApplicationError(f"Budget {budget!r} is listed twice.", field="budgets")
+        listed.add(float(budget))
         checked.append(float(budget))
     return checked
 
@@ -61,13 +56,15 @@ def _check_seeds(seeds: Any) -> list[int]:
     if not seeds:
         raise ApplicationError("Give at least one seed.", field="seeds")
     checked: list[int] = []
+    listed: set[int] = set()
     for seed in seeds:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ApplicationError(f"Each seed must be an integer; got {seed!r}.", field="seeds")
         if not 0 <= seed <= MAX_SEED:
             raise ApplicationError(f"Each seed must be between 0 and {MAX_SEED}; got {seed}.", field="seeds")
-        if seed in checked:
+        if seed in listed:
             raise ApplicationError(f"Seed {seed} is listed twice.", field="seeds")
+        listed.add(seed)
         checked.append(seed)
     return checked
 
@@ -76,30 +73,51 @@ def _check_policies(team: Team, policies: Sequence[SamplingPolicy]) -> list[Samp
     if not policies:
         raise ApplicationError("Choose at least one policy.", field="policies")
     seen: set[int] = set()
+    # Two policies that resolve to the same strategy and parameters would train the same runs.
+    resolved: dict[str, SamplingPolicy] = {}
     for policy in policies:
         if policy.team_id not in (None, team.pk):
             raise ApplicationError(f"Policy {policy.pk} does not exist.", field="policies")
         if policy.pk in seen:
             raise ApplicationError(f"Policy {policy.name!r} is listed twice.", field="policies")
         seen.add(policy.pk)
+        identity = canonical_hash([policy.strategy, resolve_strategy_params(policy.strategy, policy.params)])
+        if identity in resolved:
+            raise ApplicationError(
+                f"Policies {resolved[identity].name!r} and {policy.name!r} are the same strategy with the same "
+                "parameters; choose one of them.",
+                field="policies",
+            )
+        resolved[identity] = policy
     return list(policies)
 
 
-def run_config(
+def execution_config(
     *, dataset: Dataset, model: str, recipe: dict, policy: SamplingPolicy, budget: float, seed: int
 ) -> dict[str, Any]:
-    """The fully resolved configuration that identifies a run."""
+    """The fully resolved training configuration of one cell (what the engine trains)."""
     strategy = get_strategy(policy.strategy)
     return {
         "dataset_sha256": dataset.sha256,
         "model": model,
-        "recipe": recipe,
+        "recipe": training_recipe(recipe),
         "strategy": policy.strategy,
-        "params": policy.params,
+        "params": resolve_strategy_params(policy.strategy, policy.params),
         # A strategy the budget does not apply to runs once, at r = 1.
         "budget": float(budget) if strategy.uses_budget else 1.0,
         "seed": seed,
     }
+
+
+def execution_spec(*, config: dict[str, Any], queue: str) -> ExecutionSpec:
+    """An execution's identity: its configuration plus the provenance that changes results."""
+    device_kind = QUEUE_DEVICE_KINDS[queue]
+    return ExecutionSpec(
+        key_hash=canonical_hash({"config": config, "device_kind": device_kind, "engine_version": ENGINE_VERSION}),
+        config=config,
+        device_kind=device_kind,
+        engine_version=ENGINE_VERSION,
+    )
 
 
 @transaction.atomic
@@ -117,10 +135,12 @@ def experiment_create(
     queue: str = Queue.CPU,
     description: str = "",
 ) -> Experiment:
-    """Create an experiment and expand its policies × budgets × seeds grid into runs.
+    """Create an experiment and expand its policies × budgets × seeds grid into cells.
 
-    A grid cell whose resolved config already ran (or is queued or running) in
-    this team reuses that run's results instead of computing them again.
+    Each cell points at the team's execution of its resolved configuration:
+    one that exists (queued, running or finished) is shared, not recomputed;
+    a stopped one (failed, canceled) is queued again; a missing one is created
+    and queued.
     """
     check_team_access(user=user, team=team, access=Access.WRITE)
     name = (name or "").strip()
@@ -130,7 +150,7 @@ def experiment_create(
         raise ApplicationError("No such dataset in this team.", field="dataset")
     if dataset.status != DatasetStatus.READY:
         raise ApplicationError(f"Dataset {dataset.name!r} is not ready ({dataset.status}).", field="dataset")
-    get_model_spec(model)
+    _check_model(model, dataset)
     resolved_recipe = resolve_recipe(recipe)
     policies = _check_policies(team, policies)
     budgets = _check_budgets(budgets)
@@ -147,7 +167,7 @@ def experiment_create(
         dataset=dataset,
         model=model,
         recipe=resolved_recipe,
-        recipe_hash=canonical_hash(resolved_recipe),
+        recipe_hash=canonical_hash(training_recipe(resolved_recipe)),
         budgets=budgets,
         seeds=seeds,
         queue=queue,
@@ -155,68 +175,60 @@ def experiment_create(
     )
     experiment.policies.set(policies)
 
-    cells: dict[str, Run] = {}
+    cells: dict[str, tuple[SamplingPolicy, float, int]] = {}
+    specs: dict[str, ExecutionSpec] = {}
     for policy in policies:
         for budget in budgets:
             for seed in seeds:
-                config = run_config(
+                config = execution_config(
                     dataset=dataset, model=model, recipe=resolved_recipe, policy=policy, budget=budget, seed=seed
                 )
-                config_hash = canonical_hash(config)
-                if config_hash in cells:
-                    continue
-                cells[config_hash] = Run(
-                    experiment=experiment,
-                    policy=policy,
-                    budget=config["budget"],
-                    seed=seed,
-                    config=config,
-                    config_hash=config_hash,
-                    queue=queue,
-                )
-    _attach_reusable_results(team, cells)
-    runs = Run.objects.bulk_create(cells.values())
-    runs_enqueue(runs)
+                spec = execution_spec(config=config, queue=queue)
+                # A strategy the budget does not apply to gives one cell per seed.
+                if spec.key_hash not in specs:
+                    specs[spec.key_hash] = spec
+                    cells[spec.key_hash] = (policy, config["budget"], seed)
+    attached = executions_attach(team=team, specs=specs.values())
+    Run.objects.bulk_create(
+        Run(
+            experiment=experiment,
+            policy=policy,
+            budget=budget,
+            seed=seed,
+            execution=attached.executions[key],
+            reused=key in attached.existing,
+        )
+        for key, (policy, budget, seed) in cells.items()
+    )
     return experiment
 
 
-def _attach_reusable_results(team: Team, cells: dict[str, Run]) -> None:
-    originals = (
-        Run.objects.filter(
-            experiment__team=team,
-            config_hash__in=list(cells),
-            reused_from__isnull=True,
+def _check_model(model: str, dataset: Dataset) -> None:
+    spec = get_model_spec(model)
+    if dataset.input_kind and dataset.input_kind not in spec.inputs:
+        accepted = " or ".join(spec.inputs)
+        raise ApplicationError(
+            f"{model} reads {accepted} inputs; dataset {dataset.name!r} holds {dataset.input_kind} inputs.",
+            field="model",
         )
-        .filter(Q(status__in=ACTIVE_RUN_STATUSES) | Q(status=RunStatus.SUCCEEDED))
-        .order_by("config_hash", "queued_at", "id")
-        .distinct("config_hash")
-    )
-    for original in originals:
-        run = cells[original.config_hash]
-        run.reused_from = original
-        for field in REUSED_FIELDS:
-            setattr(run, field, getattr(original, field))
 
 
 def run_cancel(*, run: Run, user) -> Run:
-    """Cancel a queued or running run; a running run stops at its next step boundary."""
+    """Withdraw one cell; its execution stops at its next step unless another experiment still needs it."""
     check_team_access(user=user, team=run.experiment.team_id, access=Access.WRITE)
-    with transaction.atomic():
-        run = Run.objects.select_for_update().get(pk=run.pk)
-        if run.status not in ACTIVE_RUN_STATUSES:
-            raise ApplicationError(f"Run is already {run.status}.", field="status", status_code=409)
-        run.status = RunStatus.CANCELED
-        run.finished_at = timezone.now()
-        run.save(update_fields=["status", "finished_at"])
-    return run
+    if not cells_withdraw(Run.objects.filter(pk=run.pk)).cells:
+        run = Run.objects.select_related("execution").get(pk=run.pk)
+        raise ApplicationError(f"Run is already {run.status}.", field="status", status_code=409)
+    return Run.objects.select_related("execution", "policy").get(pk=run.pk)
 
 
-def experiment_cancel(*, experiment: Experiment, user) -> int:
-    """Cancel every queued or running run of an experiment; returns how many."""
+def experiment_cancel(*, experiment: Experiment, user) -> Withdrawal:
+    """Withdraw every unfinished cell of an experiment.
+
+    Executions that other experiments still need keep running for them.
+    """
     check_team_access(user=user, team=experiment.team_id, access=Access.WRITE)
-    return experiment.runs.filter(status__in=ACTIVE_RUN_STATUSES).update(
-        status=RunStatus.CANCELED, finished_at=timezone.now()
-    )
+    return cells_withdraw(experiment.runs.all())
 
 
 def share_link_create(*, experiment: Experiment, user) -> ShareLink:

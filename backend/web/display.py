@@ -83,31 +83,40 @@ class RunRow:
 
 
 def progress_label(run: Run) -> str:
-    """Where a running run is: its latest evaluated round and accuracy."""
+    """Where a running run is: its latest evaluated round and accuracy, and where this attempt resumed."""
     last_epoch = getattr(run, "last_epoch", None)
-    if run.status != RunStatus.RUNNING or last_epoch is None:
+    if run.status != RunStatus.RUNNING:
         return ""
-    return f"round {last_epoch} · {percent(run.last_accuracy)}"
+    parts = []
+    if last_epoch is not None:
+        parts.append(f"round {last_epoch} · {percent(run.last_accuracy)}")
+    if run.execution.resumed_from_round:
+        parts.append(f"resumed from round {run.execution.resumed_from_round}")
+    return " · ".join(parts)
 
 
 def run_rows(runs: Iterable[Run]) -> list[RunRow]:
-    return [
-        RunRow(
-            run=run,
-            policy=run.policy.name,
-            budget=budget_label(run.budget),
-            seed=run.seed,
-            status=run.status,
-            status_label=RunStatus(run.status).label,
-            progress=progress_label(run),
-            final_accuracy=percent(run.final_accuracy),
-            best_accuracy=percent(run.best_accuracy),
-            time_to_target=seconds(run.time_to_target_seconds),
-            selection=seconds(run.selection_seconds),
-            training=seconds(run.training_seconds),
-            reused=run.reused_from_id is not None,
-            error=first_line(run.error),
-            cancelable=run.status in ACTIVE_RUN_STATUSES,
+    rows = []
+    for run in runs:
+        execution = run.execution
+        status = run.status
+        rows.append(
+            RunRow(
+                run=run,
+                policy=run.policy.name,
+                budget=budget_label(run.budget),
+                seed=run.seed,
+                status=status,
+                status_label=RunStatus(status).label,
+                progress=progress_label(run),
+                final_accuracy=percent(execution.final_accuracy),
+                best_accuracy=percent(execution.best_accuracy),
+                time_to_target=seconds(getattr(run, "time_to_target_seconds", None)),
+                selection=seconds(execution.selection_seconds),
+                training=seconds(execution.training_seconds),
+                reused=run.reused,
+                error=first_line(execution.error),
+                cancelable=status in ACTIVE_RUN_STATUSES,
+            )
         )
-        for run in runs
-    ]
+    return rows

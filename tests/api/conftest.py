@@ -14,12 +14,6 @@ from tests.conftest import ready_dataset
 ROLES = ("owner", "editor", "viewer", "outsider")
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The default hasher is deliberately slow; four users per test would dominate the run time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def as_role(request, team, other_team, client_for):
     """``as_role("viewer")`` gives a client logged in as that member of ``team`` (or the outsider)."""

@@ -4,7 +4,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from backend.datasets.models import Dataset
-from backend.experiments.models import Run, ShareLink
+from backend.experiments.models import Execution, Run, ShareLink
 from backend.teams.models import Team
 from tests.conftest import PASSWORD
 
@@ -107,7 +107,8 @@ def object_ids(experiment) -> dict[str, list[int]]:
 def test_anonymous_requests_are_refused_and_change_nothing(method, url_name, experiment, client_for):
     url = reverse(url_name, args=object_ids(experiment).get(url_name, []))
     state_before = (
-        list(Run.objects.values_list("status", flat=True)),
+        list(Execution.objects.order_by("pk").values_list("status", flat=True)),
+        list(Run.objects.order_by("pk").values_list("canceled_at", flat=True)),
         list(ShareLink.objects.values_list("revoked_at", flat=True)),
         Team.objects.count(),
         Dataset.objects.count(),
@@ -117,7 +118,8 @@ def test_anonymous_requests_are_refused_and_change_nothing(method, url_name, exp
 
     assert response.status_code in (401, 403)
     assert (
-        list(Run.objects.values_list("status", flat=True)),
+        list(Execution.objects.order_by("pk").values_list("status", flat=True)),
+        list(Run.objects.order_by("pk").values_list("canceled_at", flat=True)),
         list(ShareLink.objects.values_list("revoked_at", flat=True)),
         Team.objects.count(),
         Dataset.objects.count(),

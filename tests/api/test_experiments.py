@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from backend.datasets.models import DatasetStatus
-from backend.experiments.models import Experiment, Run, RunStatus
+from backend.experiments.models import Execution, Experiment, Run, RunStatus
 from tests.api.conftest import ROLES, add_dataset
 from workers.engine.recipe import resolve_recipe
 
@@ -63,10 +63,10 @@ def test_reposting_the_same_experiment_reuses_every_run(payload, as_role):
     second = response.json()
     assert second["id"] != first["id"]
     assert second["run_counts"]["total"] == 12 and second["run_counts"]["reused"] == 12
-    originals = {run.config_hash: run.pk for run in Run.objects.filter(experiment_id=first["id"])}
+    originals = set(Run.objects.filter(experiment_id=first["id"]).values_list("execution", flat=True))
     reused = Run.objects.filter(experiment_id=second["id"])
-    assert {run.config_hash for run in reused} == set(originals)
-    assert all(run.reused_from_id == originals[run.config_hash] for run in reused)
+    assert set(reused.values_list("execution", flat=True)) == originals
+    assert all(run.reused for run in reused)
 
 
 def test_a_different_recipe_does_not_reuse_runs(payload, as_role):
@@ -200,7 +200,7 @@ def test_a_team_policy_can_join_the_grid(payload, team_policy, as_role):
 
 @pytest.mark.parametrize("role", ["owner", "editor", "viewer"])
 def test_members_list_experiments_with_run_counts(role, experiment, as_role):
-    Run.objects.filter(experiment=experiment, seed=0).update(status=RunStatus.SUCCEEDED)
+    Execution.objects.filter(cells__experiment=experiment, cells__seed=0).update(status=RunStatus.SUCCEEDED)
 
     response = as_role(role).get(LIST_URL)
 
@@ -278,13 +278,13 @@ def test_experiment_detail_is_for_members_only(role, expected, experiment, as_ro
 
 @pytest.mark.parametrize("role", ["owner", "editor"])
 def test_editors_and_owners_cancel_every_active_run(role, experiment, as_role):
-    Run.objects.filter(experiment=experiment, seed=0).update(status=RunStatus.SUCCEEDED)
+    Execution.objects.filter(cells__experiment=experiment, cells__seed=0).update(status=RunStatus.SUCCEEDED)
 
     response = as_role(role).post(cancel_url(experiment))
 
     assert response.status_code == 200
-    assert response.json() == {"canceled": 2}
-    assert sorted(experiment.runs.values_list("status", flat=True)) == ["canceled"] * 2 + ["succeeded"] * 2
+    assert response.json() == {"canceled": 2, "shared": 0}
+    assert sorted(statuses(experiment)) == ["canceled"] * 2 + ["succeeded"] * 2
 
 
 @pytest.mark.parametrize("role, expected", [("viewer", 403), ("outsider", 404)])
@@ -292,7 +292,7 @@ def test_viewers_and_outsiders_cannot_cancel(role, expected, experiment, as_role
     response = as_role(role).post(cancel_url(experiment))
 
     assert response.status_code == expected
-    assert set(experiment.runs.values_list("status", flat=True)) == {RunStatus.QUEUED}
+    assert set(statuses(experiment)) == {RunStatus.QUEUED}
 
 
 def test_a_dataset_that_is_not_ready_is_a_bad_dataset_field(payload, team, as_role):
@@ -310,3 +310,37 @@ def test_a_missing_recipe_takes_the_engine_defaults(payload, as_role):
 
     assert response.status_code == 201
     assert response.json()["recipe"] == resolve_recipe({})
+
+
+def test_the_detail_says_why_queued_runs_wait_when_no_worker_serves_the_queue(
+    team, editor, dataset, builtin_policies, as_role
+):
+    from backend.experiments.execution import queue_name
+    from backend.experiments.presence import worker_presence_beat
+    from backend.experiments.services import experiment_create
+    from workers.engine.version import ENGINE_VERSION
+
+    gpu = experiment_create(
+        team=team,
+        user=editor,
+        name="On the GPU",
+        dataset=dataset,
+        model="mlp",
+        recipe={"rounds": 5},
+        policies=[builtin_policies["rs2_without_replacement"]],
+        budgets=[0.1],
+        seeds=[0, 1],
+        queue="gpu",
+    )
+    # A CPU worker is online; it does not help runs that need a GPU.
+    worker_presence_beat(name="cpu@box", queues=[queue_name("cpu")], device_kind="cpu", engine_version=ENGINE_VERSION)
+
+    body = as_role("viewer").get(detail_url(gpu)).json()
+
+    assert body["waiting"] == [
+        {"device_kind": "cuda", "queue": queue_name("gpu"), "runs": 2, "reason": "No GPU worker is online"}
+    ]
+
+
+def statuses(experiment):
+    return [run.status for run in experiment.runs.select_related("execution")]

@@ -1,9 +1,11 @@
 import pytest
 from django.urls import reverse
 
-from backend.experiments.models import Run, RunMetric, RunStatus
+from backend.experiments.models import Attempt, Experiment, RunMetric, RunStatus
 from backend.experiments.services import experiment_create
 from tests.api.conftest import ROLES
+from tests.conftest import add_curve, set_execution
+from workers.engine.version import ENGINE_VERSION
 
 LIST_URL = reverse("api-runs")
 
@@ -44,7 +46,7 @@ def rerun(experiment, editor, builtin_policies):
 def add_metrics(run, count: int) -> None:
     RunMetric.objects.bulk_create(
         RunMetric(
-            run=run,
+            execution_id=run.execution_id,
             epoch=epoch,
             step=epoch * 10,
             samples_seen=epoch * 100,
@@ -91,7 +93,7 @@ def test_anonymous_cannot_list_runs(experiment, client_for):
 )
 def test_runs_filter_by_status_policy_budget_seed_queue_and_experiment(query, expected, experiment, as_role):
     runs = list(experiment.runs.order_by("policy_id", "seed"))
-    Run.objects.filter(pk=runs[0].pk).update(status=RunStatus.SUCCEEDED)
+    set_execution(runs[0], status=RunStatus.SUCCEEDED)
 
     response = as_role("viewer").get(LIST_URL, query(runs))
 
@@ -101,7 +103,7 @@ def test_runs_filter_by_status_policy_budget_seed_queue_and_experiment(query, ex
 
 def test_runs_order_by_final_accuracy(experiment, as_role):
     for accuracy, run in zip([0.4, 0.9, 0.1, 0.6], experiment.runs.order_by("id"), strict=True):
-        Run.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED, final_accuracy=accuracy)
+        set_execution(run, status=RunStatus.SUCCEEDED, final_accuracy=accuracy)
 
     response = as_role("viewer").get(LIST_URL, {"ordering": "-final_accuracy"})
 
@@ -126,14 +128,22 @@ def test_run_detail_is_for_members_only(role, expected, run, as_role):
         body = response.json()
         assert body["config"]["strategy"] == "rs2_without_replacement"
         assert body["config"]["recipe"]["rounds"] == 5
-        assert body["config_hash"] == run.config_hash
-        assert body["reused_from"] is None and body["error"] == ""
+        assert body["config_hash"] == run.execution.key_hash and body["execution"] == run.execution_id
+        assert body["reused"] is False and body["error"] == ""
         assert (body["attempt"], body["resumed_from_round"]) == (0, None)
+        assert body["provenance"] == {
+            "engine_version": ENGINE_VERSION,
+            "engine_commit": "",
+            "torch_version": "",
+            "device_kind": "cpu",
+            "device_name": "",
+        }
 
 
-def test_a_reused_run_shows_the_original_runs_results(run, rerun, as_role):
-    reused = rerun.runs.get(config_hash=run.config_hash)
-    Run.objects.filter(pk=run.pk).update(
+def test_a_reused_run_shows_the_shared_executions_results(run, rerun, as_role):
+    reused = rerun.runs.get(execution=run.execution)
+    set_execution(
+        run,
         status=RunStatus.SUCCEEDED,
         final_accuracy=0.83,
         best_accuracy=0.85,
@@ -144,7 +154,7 @@ def test_a_reused_run_shows_the_original_runs_results(run, rerun, as_role):
     response = as_role("viewer").get(detail_url(reused))
 
     body = response.json()
-    assert body["reused_from"] == run.pk
+    assert body["reused"] is True and body["execution"] == run.execution_id
     assert (body["final_accuracy"], body["best_accuracy"], body["training_seconds"]) == (0.83, 0.85, 12.5)
 
 
@@ -155,7 +165,8 @@ def test_editors_and_owners_cancel_a_queued_run(role, run, as_role):
     assert response.status_code == 200
     assert response.json()["status"] == "canceled"
     run.refresh_from_db()
-    assert run.status == RunStatus.CANCELED and run.finished_at is not None
+    assert run.status == RunStatus.CANCELED and run.canceled_at is not None
+    assert run.execution.status == RunStatus.CANCELED and run.execution.finished_at is not None
 
 
 @pytest.mark.parametrize("role, expected", [("viewer", 403), ("outsider", 404)])
@@ -164,18 +175,18 @@ def test_viewers_and_outsiders_cannot_cancel_runs(role, expected, run, as_role):
 
     assert response.status_code == expected
     run.refresh_from_db()
-    assert run.status == RunStatus.QUEUED
+    assert run.status == RunStatus.QUEUED and run.canceled_at is None
 
 
 @pytest.mark.parametrize("finished", [RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELED])
 def test_a_finished_run_cannot_be_canceled(finished, run, as_role):
-    Run.objects.filter(pk=run.pk).update(status=finished)
+    set_execution(run, status=finished)
 
     response = as_role("editor").post(cancel_url(run))
 
     assert response.status_code == 409
     run.refresh_from_db()
-    assert run.status == finished
+    assert run.status == finished and run.canceled_at is None
 
 
 @pytest.mark.parametrize("role, expected", [(role, 404 if role == "outsider" else 200) for role in ROLES])
@@ -201,11 +212,59 @@ def test_metrics_are_paginated_in_epoch_order(run, as_role):
     assert [row["epoch"] for row in second_page["results"]] == list(range(51, 61))
 
 
-def test_a_reused_run_reads_the_original_runs_metrics(run, rerun, as_role):
+def test_a_reused_run_reads_the_shared_executions_metrics(run, rerun, as_role):
     add_metrics(run, 4)
-    reused = rerun.runs.get(config_hash=run.config_hash)
+    reused = rerun.runs.get(execution=run.execution)
 
     response = as_role("viewer").get(metrics_url(reused))
 
     assert response.status_code == 200
     assert [row["test_accuracy"] for row in response.json()["results"]] == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_cancelling_a_shared_run_keeps_its_execution_for_the_other_experiment(run, rerun, as_role):
+    response = as_role("editor").post(cancel_url(run))
+
+    assert response.status_code == 200 and response.json()["status"] == "canceled"
+    run.execution.refresh_from_db()
+    assert run.execution.status == RunStatus.QUEUED
+    shared = rerun.runs.get(execution=run.execution)
+    assert as_role("viewer").get(detail_url(shared)).json()["status"] == "queued"
+
+    as_role("editor").post(cancel_url(shared))
+
+    run.execution.refresh_from_db()
+    assert run.execution.status == RunStatus.CANCELED
+
+
+def test_time_to_target_is_read_from_the_curve_for_the_experiments_target(run, as_role):
+    Experiment.objects.filter(pk=run.experiment_id).update(recipe={**run.experiment.recipe, "target_accuracy": 0.6})
+    add_curve(run, [0.3, 0.55, 0.61, 0.7], seconds_per_round=2.5)
+
+    body = as_role("viewer").get(detail_url(run)).json()
+
+    assert body["time_to_target_seconds"] == 7.5
+
+
+def test_a_run_without_a_target_has_no_time_to_target(run, as_role):
+    add_curve(run, [0.3, 0.9])
+
+    assert as_role("viewer").get(detail_url(run)).json()["time_to_target_seconds"] is None
+
+
+def test_a_runs_attempts_are_listed_in_order(run, as_role):
+    Attempt.objects.bulk_create(
+        [
+            Attempt(execution=run.execution, number=1, worker="cpu@a", outcome="lost", note="stopped beating"),
+            Attempt(execution=run.execution, number=2, worker="cpu@b", outcome="running", resumed_from_round=3),
+        ]
+    )
+
+    response = as_role("viewer").get(reverse("api-run-attempts", args=[run.pk]))
+
+    assert response.status_code == 200
+    assert [(row["number"], row["worker"], row["outcome"], row["resumed_from_round"]) for row in response.json()] == [
+        (1, "cpu@a", "lost", None),
+        (2, "cpu@b", "running", 3),
+    ]
+    assert as_role("outsider").get(reverse("api-run-attempts", args=[run.pk])).status_code == 404

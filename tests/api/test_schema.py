@@ -30,6 +30,7 @@ EXPECTED_PATHS = {
     "/api/v1/runs/{run_id}/": {"get"},
     "/api/v1/runs/{run_id}/cancel/": {"post"},
     "/api/v1/runs/{run_id}/metrics/": {"get"},
+    "/api/v1/runs/{run_id}/attempts/": {"get"},
 }
 
 

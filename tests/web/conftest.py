@@ -11,7 +11,7 @@ from django.test import Client
 
 from backend.experiments.models import RunStatus
 from backend.experiments.services import experiment_create
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, add_curve, set_execution
 
 CHROMIUM = "/usr/bin/chromium"
 # The dashboard is the site root; a failed login stays on /accounts/login/.
@@ -24,12 +24,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """The default hasher is deliberately slow; page tests log in hundreds of times."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture
@@ -60,18 +54,18 @@ def experiment(team, owner, dataset, builtin_policies):
         seeds=[0],
     )
     runs = list(experiment.runs.order_by("policy__name", "budget"))
-    runs[0].status = RunStatus.SUCCEEDED
-    runs[0].final_accuracy = 0.8125
-    runs[0].best_accuracy = 0.84
-    runs[0].time_to_target_seconds = 12.5
-    runs[0].selection_seconds = 1.5
-    runs[0].training_seconds = 30.0
-    runs[0].save()
-    runs[1].status = RunStatus.FAILED
-    runs[1].error = "CUDA out of memory\nTraceback (most recent call last): ..."
-    runs[1].save()
-    runs[2].status = RunStatus.RUNNING
-    runs[2].save()
+    set_execution(
+        runs[0],
+        status=RunStatus.SUCCEEDED,
+        final_accuracy=0.8125,
+        best_accuracy=0.84,
+        selection_seconds=1.5,
+        training_seconds=30.0,
+    )
+    # It first reaches the 0.8 target at 12.5 s of selection + training.
+    add_curve(runs[0], [0.5, 0.8, 0.84, 0.8125], seconds_per_round=6.25)
+    set_execution(runs[1], status=RunStatus.FAILED, error="CUDA out of memory\nTraceback (most recent call last): ...")
+    set_execution(runs[2], status=RunStatus.RUNNING)
     return experiment
 
 

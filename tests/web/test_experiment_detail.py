@@ -1,8 +1,13 @@
 import pytest
 from django.urls import reverse
 
-from backend.experiments.models import RunStatus
+from backend.experiments.execution import queue_name
+from backend.experiments.models import ACTIVE_RUN_STATUSES, Execution, RunStatus
+from backend.experiments.presence import worker_presence_beat
+from backend.experiments.services import experiment_cancel as cancel_experiment
 from backend.experiments.services import experiment_create
+from tests.conftest import add_curve, set_execution
+from workers.engine.version import ENGINE_VERSION
 
 
 def detail_url(experiment):
@@ -87,7 +92,9 @@ def test_the_table_polls_while_runs_are_active(client_as, viewer, experiment):
 
 
 def test_the_table_stops_polling_when_no_run_is_active(client_as, viewer, experiment):
-    experiment.runs.filter(status__in=[RunStatus.QUEUED, RunStatus.RUNNING]).update(status=RunStatus.CANCELED)
+    Execution.objects.filter(cells__experiment=experiment, status__in=ACTIVE_RUN_STATUSES).update(
+        status=RunStatus.CANCELED
+    )
 
     html = client_as(viewer).get(runs_url(experiment)).content.decode()
 
@@ -105,7 +112,7 @@ def test_the_partial_holds_only_the_runs_section(client_as, viewer, experiment):
 
 
 def test_a_reused_run_is_marked(client_as, owner, team, dataset, experiment):
-    finished = experiment.runs.get(status=RunStatus.SUCCEEDED)
+    finished = experiment.runs.get(execution__status=RunStatus.SUCCEEDED)
     again = experiment_create(
         team=team,
         user=owner,
@@ -137,16 +144,8 @@ def test_opening_an_experiment_makes_its_team_current(client_as, owner, team, ex
 
 
 def test_a_running_run_shows_its_latest_round_and_accuracy(client_as, viewer, experiment):
-    from backend.experiments.execution import run_record_metric
-
-    running = experiment.runs.filter(status=RunStatus.RUNNING).first() or experiment.runs.first()
-    running.status = RunStatus.RUNNING
-    running.save(update_fields=["status"])
-    for epoch, accuracy in ((1, 0.41), (2, 0.5625)):
-        metric = {"epoch": epoch, "step": epoch * 10, "samples_seen": epoch * 100, "wall_clock_seconds": epoch * 1.0}
-        run_record_metric(
-            run_id=running.pk, metric={**metric, "test_accuracy": accuracy, "lr": 0.1, "data_fraction": 0.3}
-        )
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
+    add_curve(running, [0.41, 0.5625])
 
     response = client_as(viewer).get(runs_url(experiment))
 
@@ -154,3 +153,55 @@ def test_a_running_run_shows_its_latest_round_and_accuracy(client_as, viewer, ex
     assert row.progress == "round 2 · 56.2 %"
     assert '<span class="progress-note">round 2 · 56.2 %</span>' in response.content.decode()
     assert all(other.progress == "" for other in response.context["rows"] if other.status != RunStatus.RUNNING)
+
+
+def test_a_resumed_run_says_where_it_resumed_while_it_runs(client_as, viewer, experiment):
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
+    add_curve(running, [0.41, 0.5, 0.52])
+    set_execution(running, resumed_from_round=2)
+
+    response = client_as(viewer).get(runs_url(experiment))
+
+    row = next(row for row in response.context["rows"] if row.run.pk == running.pk)
+    assert row.progress == "round 3 · 52.0 % · resumed from round 2"
+
+
+def test_a_withdrawn_cell_of_a_shared_execution_reads_canceled_while_the_other_experiment_runs_it(
+    client_as, owner, team, dataset, experiment
+):
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
+    sharing = experiment_create(
+        team=team,
+        user=owner,
+        name="Shares one cell",
+        dataset=dataset,
+        model="mlp",
+        recipe={"rounds": 20, "target_accuracy": 0.8},
+        policies=[running.policy],
+        budgets=[running.budget],
+        seeds=[0],
+    )
+
+    cancel_experiment(experiment=experiment, user=owner)
+
+    mine = {row.run.pk: row.status for row in client_as(owner).get(runs_url(experiment)).context["rows"]}
+    theirs = [row.status for row in client_as(owner).get(runs_url(sharing)).context["rows"]]
+    assert mine[running.pk] == RunStatus.CANCELED
+    assert theirs == [RunStatus.RUNNING]
+    running.execution.refresh_from_db()
+    assert running.execution.status == RunStatus.RUNNING
+
+
+def test_a_queue_without_a_live_worker_is_named_on_the_page(client_as, viewer, experiment):
+    html = client_as(viewer).get(detail_url(experiment)).content.decode()
+
+    assert 'data-waiting="cpu"' in html
+    assert "No CPU worker is online: 1 queued run of this experiment waits" in html
+
+
+def test_a_live_worker_on_the_queue_silences_the_notice(client_as, viewer, experiment):
+    worker_presence_beat(name="cpu@box", queues=[queue_name("cpu")], device_kind="cpu", engine_version=ENGINE_VERSION)
+
+    html = client_as(viewer).get(detail_url(experiment)).content.decode()
+
+    assert "data-waiting" not in html

@@ -18,15 +18,36 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def database_url_for_current_connection() -> str:
-    """A DATABASE_URL naming the database this test process uses (the test database)."""
+def database_url_for_current_connection(*, host: str | None = None, port: int | None = None) -> str:
+    """A DATABASE_URL naming the database this test process uses (the test database).
+
+    ``host`` and ``port`` replace the server's address (to route a worker through a proxy).
+    """
     params = connection.settings_dict
-    host = params.get("HOST") or "127.0.0.1"
+    host = host or params.get("HOST") or "127.0.0.1"
     if host.startswith("/"):
         host = quote(host, safe="")
-    port = f":{params['PORT']}" if params.get("PORT") else ""
+    port = port or params.get("PORT")
+    port_part = f":{port}" if port else ""
     password = f":{quote(params['PASSWORD'], safe='')}" if params.get("PASSWORD") else ""
-    return f"postgres://{quote(params.get('USER') or 'postgres', safe='')}{password}@{host}{port}/{params['NAME']}"
+    user = quote(params.get("USER") or "postgres", safe="")
+    return f"postgres://{user}{password}@{host}{port_part}/{params['NAME']}"
+
+
+@pytest.fixture
+def database_proxy():
+    """A cuttable proxy in front of the test database, and a DATABASE_URL that goes through it."""
+    from tests.workers.proxy import CuttableProxy
+
+    params = connection.settings_dict
+    host = params.get("HOST") or "127.0.0.1"
+    port = int(params.get("PORT") or 5432)
+    if host.startswith("/"):
+        proxy = CuttableProxy.to_unix(f"{host}/.s.PGSQL.{port}")
+    else:
+        proxy = CuttableProxy.to_tcp(host, port)
+    yield proxy, database_url_for_current_connection(host="127.0.0.1", port=proxy.port)
+    proxy.close()
 
 
 class WorkerProcess:
@@ -78,6 +99,13 @@ class WorkerProcess:
             time.sleep(0.2)
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.log()}")
 
+    def pause(self) -> None:
+        """SIGSTOP the whole worker, as a machine that hangs or loses the network would look."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL the whole worker (parent and pool children), as a crash would."""
         if self.process.poll() is None:
@@ -86,6 +114,7 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGCONT)
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(timeout=30)
@@ -96,17 +125,17 @@ class WorkerProcess:
 
 @pytest.fixture
 def start_worker(tmp_path, settings):
-    """``start_worker(env)`` starts a worker on this test session's private queues; stopped afterwards.
+    """``start_worker(env)`` starts a CPU worker on this test's private queues; stopped afterwards.
 
-    It consumes the prefixed cpu and gpu queues that runs are routed to, and
-    shares the test's data directory unless ``env`` says otherwise.
+    It consumes the prefixed cpu queue that runs are routed to (``queues``
+    says otherwise), and shares the test's data directory unless ``env`` says
+    otherwise.
     """
     workers: list[WorkerProcess] = []
     settings.SAMPLEWISE_DATA_DIR = tmp_path / "data"
     prefix = settings.SAMPLEWISE_QUEUE_PREFIX
-    queues = [f"{prefix}cpu", f"{prefix}gpu"]
 
-    def start(extra_env: dict[str, str] | None = None) -> WorkerProcess:
+    def start(extra_env: dict[str, str] | None = None, *, queues: tuple[str, ...] = ("cpu",)) -> WorkerProcess:
         env = {
             "SAMPLEWISE_QUEUE_PREFIX": prefix,
             "SAMPLEWISE_DATA_DIR": str(settings.SAMPLEWISE_DATA_DIR),
@@ -115,7 +144,7 @@ def start_worker(tmp_path, settings):
             "SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS": "5",
             **(extra_env or {}),
         }
-        worker = WorkerProcess(queues, tmp_path / f"worker-{len(workers)}.log", env)
+        worker = WorkerProcess([f"{prefix}{queue}" for queue in queues], tmp_path / f"worker-{len(workers)}.log", env)
         workers.append(worker)
         worker.wait_ready()
         return worker
@@ -134,3 +163,10 @@ def wait_for(predicate, *, timeout: float, interval: float = 0.25, message: str 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def run_status(run_id: int) -> str:
+    """A cell's status as the product shows it (its execution's, or canceled when withdrawn)."""
+    from backend.experiments.models import Run
+
+    return Run.objects.select_related("execution").get(pk=run_id).status

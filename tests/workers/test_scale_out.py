@@ -42,14 +42,14 @@ def test_a_worker_without_the_dataset_fetches_it_by_hash_and_both_workers_run(
         budgets=[0.5],
         seeds=list(range(8)),
     )
-    runs = Run.objects.filter(experiment=experiment)
+    runs = Run.objects.filter(experiment=experiment).select_related("execution")
     wait_for(
-        lambda: runs.filter(status=RunStatus.SUCCEEDED).count() == 8,
+        lambda: runs.filter(execution__status=RunStatus.SUCCEEDED).count() == 8,
         timeout=240,
         message=f"all runs; local log:\n{local.log()}\nremote log:\n{remote.log()}",
     )
 
-    hosts = {run.worker.split("@")[0] for run in runs}
+    hosts = {run.execution.worker.split("@")[0] for run in runs}
     assert len(hosts) == 2, hosts
     # The remote worker holds a verified copy under the same hash, fetched over HTTP.
     assert dataset_path(digits.sha256, remote_data).is_file()

@@ -10,10 +10,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from backend.api_errors import ApplicationError
+from backend.errors import ApplicationError
 from backend.experiments import services
 from backend.experiments.models import Experiment, Run
-from backend.experiments.selectors import experiments_with_status_counts, runs_with_progress
+from backend.experiments.selectors import experiments_with_status_counts, runs_with_progress, waiting_without_worker
 from backend.teams.access import Access, get_team_object
 from backend.web.display import annotated_status_counts, budget_label, run_rows
 from backend.web.forms import ExperimentCreateForm, add_service_error
@@ -27,13 +27,14 @@ def _experiment(request: HttpRequest, pk: int, access: Access = Access.READ):
 
 
 def _runs_context(experiment: Experiment, membership) -> dict[str, Any]:
-    runs = runs_with_progress(experiment.runs.select_related("policy")).order_by("policy__name", "budget", "seed")
+    runs = runs_with_progress(experiment.runs.all()).order_by("policy__name", "budget", "seed")
     rows = run_rows(runs)
     return {
         "experiment": experiment,
         "membership": membership,
         "rows": rows,
         "counts": annotated_status_counts(experiment),
+        "waiting": waiting_without_worker(experiment.runs.all()),
         "polling": any(row.cancelable for row in rows),
     }
 
@@ -80,8 +81,11 @@ def experiment_create(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     experiment, _ = _experiment(request, pk, access=Access.WRITE)
-    canceled = services.experiment_cancel(experiment=experiment, user=request.user)
-    messages.success(request, f"Canceled {canceled} run{'' if canceled == 1 else 's'}.")
+    withdrawal = services.experiment_cancel(experiment=experiment, user=request.user)
+    message = f"Canceled {withdrawal.cells} run{'' if withdrawal.cells == 1 else 's'}."
+    if withdrawal.shared:
+        message += f" {withdrawal.shared} of them keep running for other experiments that share them."
+    messages.success(request, message)
     return redirect("experiment_detail", pk=experiment.pk)
 
 
@@ -89,7 +93,7 @@ def experiment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     run, _ = get_team_object(
-        Run.objects.select_related("experiment", "policy"),
+        Run.objects.select_related("experiment", "policy", "execution"),
         user=request.user,
         access=Access.WRITE,
         team_field="experiment__team_id",
