@@ -9,7 +9,7 @@ from backend.experiments.services import experiment_create
 from backend.policies.models import SamplingPolicy
 from backend.teams.models import Membership, Role, Team
 from backend.teams.services import team_create
-from tests.conftest import make_user
+from tests.conftest import make_user, set_execution
 
 pytestmark = pytest.mark.browser
 
@@ -44,8 +44,7 @@ def demo(transactional_db):
     )
     runs = list(experiment.runs.order_by("pk"))
     for run, status in zip(runs, [RunStatus.SUCCEEDED] * 3 + [RunStatus.RUNNING, RunStatus.FAILED], strict=False):
-        run.status = status
-        run.save(update_fields=["status"])
+        set_execution(run, status=status)
     return user, team, experiment
 
 

@@ -3,7 +3,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from backend.experiments.models import Experiment, RunStatus
+from backend.experiments.models import Execution, Experiment, RunStatus
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def test_a_viewer_sees_no_cancel_button(page, log_in, viewer, experiment):
 
 
 def test_an_editor_cancels_a_running_run(page, log_in, editor, experiment):
-    running = experiment.runs.get(status=RunStatus.RUNNING)
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
     log_in(editor)
     page.goto(f"/experiments/{experiment.pk}/")
 
@@ -36,6 +36,7 @@ def test_an_editor_cancels_a_running_run(page, log_in, editor, experiment):
 
     expect(page.locator(f"tr[data-run='{running.pk}'] .badge")).to_have_text("Canceled")
     running.refresh_from_db()
+    running.execution.refresh_from_db()
     assert running.status == RunStatus.CANCELED
 
 
@@ -45,8 +46,9 @@ def test_the_runs_table_refreshes_itself_and_stops_when_nothing_is_active(page, 
     expect(page.locator("#runs[data-polling]")).to_have_count(1)
 
     # A worker finishing the remaining runs, seen only through the page's polling.
-    experiment.runs.filter(status=RunStatus.RUNNING).update(status=RunStatus.SUCCEEDED, final_accuracy=0.5)
-    experiment.runs.filter(status=RunStatus.QUEUED).update(status=RunStatus.CANCELED)
+    executions = Execution.objects.filter(cells__experiment=experiment)
+    executions.filter(status=RunStatus.RUNNING).update(status=RunStatus.SUCCEEDED, final_accuracy=0.5)
+    executions.filter(status=RunStatus.QUEUED).update(status=RunStatus.CANCELED)
 
     expect(page.locator("[data-status=succeeded].badge")).to_have_text("2 succeeded", timeout=12_000)
     expect(page.locator("#runs[data-polling]")).to_have_count(0)
