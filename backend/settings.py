@@ -126,6 +126,13 @@ if _database_url:
     _database["ENGINE"] = "django.db.backends.postgresql"
 else:
     _database = embedded_database(VAR_DIR)
+# A process that hangs inside a transaction (a machine paused or cut off) would hold
+# its row locks for as long as its connection lives, keeping the reaper away from
+# the execution it holds; the server ends such a session once it has been idle in
+# its transaction as long as a heartbeat may be missing.
+_database.setdefault("OPTIONS", {})["options"] = (
+    f"-c idle_in_transaction_session_timeout={SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS * 1000}"
+)
 DATABASES = {"default": _database}
 EMBEDDED_DATABASE = not _database_url
 

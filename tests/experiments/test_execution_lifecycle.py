@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -29,6 +31,7 @@ from backend.experiments.execution import (
 )
 from backend.experiments.models import Attempt, Execution, Queue, Run, RunMetric, RunStatus
 from backend.experiments.services import experiment_cancel, experiment_create, run_cancel
+from tests.workers.conftest import database_url_for_current_connection
 from workers.engine.version import ENGINE_VERSION
 
 CPU_WORKER = WorkerIdentity(name="cpu@a", device_kind="cpu", device_name="cpu", engine_version=ENGINE_VERSION)
@@ -514,3 +517,49 @@ def test_orphaned_checkpoints_are_cleaned_and_live_ones_kept(make_experiment, se
 
     assert current.exists() and resumable.exists()
     assert not superseded.exists() and not finished.exists() and not vanished.exists() and not legacy.exists()
+
+
+HUNG_IN_A_TRANSACTION = """
+import os, sys, time
+import django
+os.environ["DJANGO_SETTINGS_MODULE"] = "backend.settings"
+django.setup()
+from django.db import transaction
+from backend.experiments.models import Execution
+with transaction.atomic():
+    Execution.objects.select_for_update().get(pk=int(sys.argv[1]))
+    print("locked", flush=True)
+    time.sleep(30)  # hung between two statements: the server ends the session first
+"""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_hung_inside_a_transaction_cannot_keep_the_reaper_away(execution):
+    claim(execution)
+    make_stale(execution)
+    environment = {
+        **os.environ,
+        "SAMPLEWISE_HEARTBEAT_SECONDS": "1",
+        "SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS": "3",
+        "DATABASE_URL": database_url_for_current_connection(),
+    }
+    hung = subprocess.Popen(
+        [sys.executable, "-c", HUNG_IN_A_TRANSACTION, str(execution.pk)],
+        env=environment,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert hung.stdout.readline().strip() == "locked"
+        # While the row is locked the reaper passes over it rather than wait.
+        assert executions_reap(timeout_seconds=60, broker_depths={"cpu": 1, "gpu": 0}).requeued == []
+
+        deadline = time.monotonic() + 20
+        requeued: list[int] = []
+        while not requeued and time.monotonic() < deadline:
+            time.sleep(0.5)
+            requeued = executions_reap(timeout_seconds=60, broker_depths={"cpu": 1, "gpu": 0}).requeued
+        assert requeued == [execution.pk]
+    finally:
+        hung.kill()
+        hung.wait()
