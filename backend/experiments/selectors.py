@@ -187,6 +187,10 @@ def execution_curve_rows(execution: Execution) -> list[dict]:
     return rows
 
 
+def experiment_share_links(experiment: Experiment) -> QuerySet[ShareLink]:
+    return ShareLink.objects.filter(experiment=experiment).select_related("created_by")
+
+
 def active_share_link(token: str) -> ShareLink | None:
     """The share link with this token, unless it was revoked (then, like an unknown token, None)."""
     return (
