@@ -1,6 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, experiments, members, teams
+from backend.web.views import accounts, catalog, experiments, members, runs, teams
+
+CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
 urlpatterns = [
     path("accounts/login/", accounts.login, name="login"),
@@ -21,4 +23,6 @@ urlpatterns = [
     path("experiments/<int:pk>/runs/", experiments.experiment_runs, name="experiment_runs"),
     path("experiments/<int:pk>/cancel/", experiments.experiment_cancel, name="experiment_cancel"),
     path("runs/<int:pk>/cancel/", experiments.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
+    re_path(r"^runs/(?P<pk>[0-9]+)/" + CURVES, runs.run_curves_plot, name="run_curves_plot"),
 ]

@@ -15,16 +15,12 @@ from backend.experiments.selectors import (
     run_confusion,
 )
 from backend.experiments.services import experiment_create
-from tests.conftest import ready_dataset, set_execution
-from workers.engine.arrays import ArrayDataset
+from tests.conftest import set_execution
+from tests.planted import CLASS_NAMES, LABELS, PREDICTED, store_planted_dataset
 from workers.engine.datasets import load_test_labels
 from workers.engine.errors import DatasetError
 from workers.engine.version import ENGINE_VERSION
 
-CLASS_NAMES = ["cat", "dog", "bird"]
-# 12 test examples: 5 cats, 4 dogs, 3 birds.
-LABELS = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2], dtype=np.int64)
-PREDICTED = np.array([0, 0, 0, 1, 2, 1, 1, 0, 1, 2, 0, 0], dtype=np.uint8)
 WORKER = WorkerIdentity(name="cpu@test", device_kind="cpu", device_name="cpu", engine_version=ENGINE_VERSION)
 
 
@@ -82,24 +78,8 @@ def test_predictions_that_do_not_fit_are_refused_with_the_reason(predictions, la
 
 @pytest.fixture
 def stored_dataset(settings, tmp_path, team, owner):
-    """A three-class dataset saved in the store, and its row."""
-    from workers.engine.data.store import save_dataset
-
     settings.SAMPLEWISE_DATA_DIR = tmp_path
-    arrays = ArrayDataset(
-        x_train=np.zeros((6, 4), dtype=np.float32),
-        y_train=np.array([0, 1, 2, 0, 1, 2], dtype=np.int64),
-        x_test=np.arange(48, dtype=np.float32).reshape(12, 4),
-        y_test=LABELS,
-        class_names=CLASS_NAMES,
-        kind="features",
-    )
-    info = save_dataset(arrays, tmp_path, "planted.npz")
-    dataset = ready_dataset(team, "planted", owner)
-    dataset.sha256 = info.sha256
-    dataset.class_names = CLASS_NAMES
-    dataset.save()
-    return dataset
+    return store_planted_dataset(tmp_path, team, owner)
 
 
 @pytest.fixture
