@@ -48,7 +48,7 @@ def time_to_target_subquery(target) -> Subquery:
 
 
 def runs_with_progress(queryset: QuerySet[Run]) -> QuerySet[Run]:
-    """Cells with their execution and the figures read from its curve.
+    """Cells with their execution (its stored test predictions deferred) and the figures read from its curve.
 
     Annotates ``run_status`` (the cell's status), ``last_epoch`` and
     ``last_accuracy`` (the latest evaluation), ``target_accuracy`` (the
@@ -57,6 +57,8 @@ def runs_with_progress(queryset: QuerySet[Run]) -> QuerySet[Run]:
     latest = RunMetric.objects.filter(execution=OuterRef("execution")).order_by("-epoch")
     return (
         queryset.select_related("execution", "policy")
+        # One byte per test example per row adds up on a polled table; the run page reads them on demand.
+        .defer("execution__test_predictions")
         .annotate(
             run_status=run_status_expression(),
             last_epoch=Subquery(latest.values("epoch")[:1]),

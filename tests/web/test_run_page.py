@@ -254,3 +254,10 @@ def test_a_reused_run_links_the_other_experiments_of_the_team_sharing_it(
     assert "Reused from another experiment" in html
     assert f'href="{reverse("experiment_detail", args=[succeeded.experiment_id])}"' in html
     assert "Other experiments reuse this run" in original and "Same cell again" in original
+
+
+def test_the_runs_table_leaves_the_stored_predictions_in_the_database(client_as, viewer, planted_run):
+    response = client_as(viewer).get(reverse("experiment_detail", args=[planted_run.experiment_id]))
+
+    (row,) = response.context["rows"]
+    assert "test_predictions" in row.run.execution.get_deferred_fields()
