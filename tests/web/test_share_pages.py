@@ -160,6 +160,12 @@ def test_the_share_page_asks_search_engines_to_stay_away(client, share_link):
     assert '<meta name="robots" content="noindex, nofollow">' in response.content.decode()
 
 
+def test_no_cache_keeps_a_share_page_once_its_link_is_revoked(client, share_link):
+    response = client.get(share_url(share_link))
+
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
 def test_the_share_page_shows_nothing_else_of_the_team(client, share_link, other_experiment):
     html = client.get(share_url(share_link)).content.decode()
 

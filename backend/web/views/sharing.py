@@ -14,6 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
 
 from backend.experiments import services
@@ -26,11 +27,14 @@ from backend.web.views.runs import curves_response, run_context, run_page_querys
 NOINDEX = "noindex, nofollow"
 
 
-def noindex(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def share_response(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Keep search engines out, and caches too: a revoked link must stop showing the experiment at once."""
+
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         response = view(request, *args, **kwargs)
         response["X-Robots-Tag"] = NOINDEX
+        add_never_cache_headers(response)
         return response
 
     return wrapped
@@ -47,13 +51,13 @@ def _shared(token: str) -> tuple[ShareLink, Experiment]:
     return share_link, experiment
 
 
-@noindex
+@share_response
 def share_experiment(request: HttpRequest, token: str) -> HttpResponse:
     share_link, experiment = _shared(token)
     return render(request, "share/experiment.html", body_context(experiment, None, share_link=share_link))
 
 
-@noindex
+@share_response
 def share_experiment_runs(request: HttpRequest, token: str) -> HttpResponse:
     """The read-only runs table alone, polled by the share page while runs are active."""
     share_link, experiment = _shared(token)
@@ -68,13 +72,13 @@ def _shared_run(token: str, pk: int):
     return share_link, run
 
 
-@noindex
+@share_response
 def share_run(request: HttpRequest, token: str, pk: int) -> HttpResponse:
     share_link, run = _shared_run(token, pk)
     return render(request, "share/run.html", run_context(run, share_link=share_link))
 
 
-@noindex
+@share_response
 def share_run_curves_plot(request: HttpRequest, token: str, pk: int, fmt: str) -> HttpResponse:
     _, run = _shared_run(token, pk)
     return curves_response(run, fmt)
