@@ -261,3 +261,35 @@ def test_the_runs_table_leaves_the_stored_predictions_in_the_database(client_as,
 
     (row,) = response.context["rows"]
     assert "test_predictions" in row.run.execution.get_deferred_fields()
+
+
+def test_an_active_runs_status_polls_and_shows_its_latest_round(client_as, viewer, experiment):
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
+    add_curve(running, [0.3, 0.45])
+    status_url = reverse("run_status_fragment", args=[running.pk])
+
+    html = client_as(viewer).get(run_url(running)).content.decode()
+
+    assert f'hx-get="{status_url}?shown=running" hx-trigger="every 5s"' in html
+    assert "round 2 · 45.0 %" in html
+
+
+def test_a_finished_runs_status_does_not_poll(client_as, viewer, succeeded):
+    html = client_as(viewer).get(run_url(succeeded)).content.decode()
+
+    assert "hx-get" not in html and "data-polling" not in html
+
+
+def test_the_status_fragment_reloads_the_page_once_the_run_has_finished(client_as, viewer, experiment):
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
+    client = client_as(viewer)
+    status_url = reverse("run_status_fragment", args=[running.pk])
+
+    still = client.get(status_url, {"shown": "running"}, HTTP_HX_REQUEST="true")
+    set_execution(running, status=RunStatus.SUCCEEDED, final_accuracy=0.9)
+    finished = client.get(status_url, {"shown": "running"}, HTTP_HX_REQUEST="true")
+
+    assert still.content.decode().lstrip().startswith('<section class="card" id="summary"')
+    assert "HX-Refresh" not in still
+    assert finished["HX-Refresh"] == "true" and "90.0 %" in finished.content.decode()
+    assert client_as(None).get(status_url).status_code == 302

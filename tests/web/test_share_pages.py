@@ -269,3 +269,16 @@ def test_a_shared_runs_curves_download(client, share_link, experiment):
 
     assert response.status_code == 200 and response["X-Robots-Tag"] == "noindex, nofollow"
     assert re.search(r"test_accuracy", response.content.decode())
+
+
+def test_a_shared_active_run_polls_its_status_through_the_link(client, share_link, experiment, other_experiment):
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
+    status_url = reverse("share_run_status_fragment", args=[share_link.token, running.pk])
+
+    html = client.get(reverse("share_run", args=[share_link.token, running.pk])).content.decode()
+    fragment = client.get(status_url, {"shown": "running"})
+    foreign = reverse("share_run_status_fragment", args=[share_link.token, other_experiment.runs.get().pk])
+
+    assert f'hx-get="{status_url}?shown=running"' in html
+    assert fragment.status_code == 200 and fragment["X-Robots-Tag"] == "noindex, nofollow"
+    assert client.get(foreign).status_code == 404

@@ -7,9 +7,10 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.urls import reverse
 
-from backend.experiments.models import Run, RunStatus, ShareLink
+from backend.experiments.models import ACTIVE_RUN_STATUSES, Run, RunStatus, ShareLink
 from backend.experiments.selectors import (
     execution_attempts,
     execution_curve_rows,
@@ -18,7 +19,7 @@ from backend.experiments.selectors import (
     runs_with_progress,
 )
 from backend.teams.access import get_team_object
-from backend.web.display import MISSING, budget_label, percent, seconds
+from backend.web.display import MISSING, budget_label, percent, progress_label, seconds
 from backend.web.pages import remember_team, render_page
 
 # The last lines of a failure's traceback say what went wrong; the rest is the engine's call stack.
@@ -66,6 +67,12 @@ def plot_url(run: Run, fmt: str, share_link: ShareLink | None = None) -> str:
     return reverse("share_run_curves_plot", args=[share_link.token, run.pk, fmt])
 
 
+def status_url(run: Run, share_link: ShareLink | None = None) -> str:
+    if share_link is None:
+        return reverse("run_status_fragment", args=[run.pk])
+    return reverse("share_run_status_fragment", args=[share_link.token, run.pk])
+
+
 def run_context(run: Run, *, share_link: ShareLink | None = None) -> dict[str, Any]:
     """Everything ``runs/_body.html`` shows; under a share link nothing points outside the experiment."""
     execution = run.execution
@@ -84,6 +91,9 @@ def run_context(run: Run, *, share_link: ShareLink | None = None) -> dict[str, A
         "share_link": share_link,
         "run_status": status,
         "run_status_label": RunStatus(status).label,
+        "progress": progress_label(run),
+        "polling": status in ACTIVE_RUN_STATUSES,
+        "status_url": status_url(run, share_link),
         "budget": budget_label(run.budget),
         "final_accuracy": percent(execution.final_accuracy),
         "best_accuracy": percent(execution.best_accuracy),
@@ -110,6 +120,25 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     team = run.experiment.team
     remember_team(request, team)
     return render_page(request, "runs/detail.html", team=team, membership=membership, **run_context(run))
+
+
+def status_fragment(request: HttpRequest, run: Run, share_link: ShareLink | None = None) -> HttpResponse:
+    """The status card alone, polled while the run is active; once it has finished, the whole page reloads.
+
+    The page says which status it shows (``shown``); the curves, error and
+    confusion matrix it rendered are stale once that status is no longer active.
+    """
+    context = run_context(run, share_link=share_link)
+    response = render(request, "runs/_status.html", context)
+    if request.GET.get("shown") in ACTIVE_RUN_STATUSES and not context["polling"]:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@login_required
+def run_status_fragment(request: HttpRequest, pk: int) -> HttpResponse:
+    run, _ = _member_run(request, pk)
+    return status_fragment(request, run)
 
 
 def curves_response(run: Run, fmt: str) -> HttpResponse:

@@ -22,7 +22,7 @@ from backend.experiments.models import Experiment, ShareLink
 from backend.experiments.selectors import active_share_link, experiments_with_status_counts
 from backend.teams.access import Access, get_team_object
 from backend.web.views.experiments import body_context, runs_context
-from backend.web.views.runs import curves_response, run_context, run_page_queryset
+from backend.web.views.runs import curves_response, run_context, run_page_queryset, status_fragment
 
 NOINDEX = "noindex, nofollow"
 
@@ -76,6 +76,12 @@ def _shared_run(token: str, pk: int):
 def share_run(request: HttpRequest, token: str, pk: int) -> HttpResponse:
     share_link, run = _shared_run(token, pk)
     return render(request, "share/run.html", run_context(run, share_link=share_link))
+
+
+@share_response
+def share_run_status_fragment(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    share_link, run = _shared_run(token, pk)
+    return status_fragment(request, run, share_link)
 
 
 @share_response
