@@ -209,6 +209,7 @@ def test_the_page_shows_per_class_accuracy_and_the_exact_confusion_matrix(client
     assert html.count("<tr data-class=") == 3
     assert '<td class="num" data-class-accuracy>75.0 %</td>' in html
     assert "12 test examples: 7 correct" in html
+    assert '<th class="num" scope="col">dog</th>' in html and "Rows are the true class" in html
 
 
 def test_the_api_serves_the_confusion_matrix_with_class_names(client_for, viewer, planted_run):
@@ -293,3 +294,39 @@ def test_the_status_fragment_reloads_the_page_once_the_run_has_finished(client_a
     assert "HX-Refresh" not in still
     assert finished["HX-Refresh"] == "true" and "90.0 %" in finished.content.decode()
     assert client_as(None).get(status_url).status_code == 302
+
+
+def test_a_matrix_too_wide_to_read_is_left_to_the_api(client_as, viewer, settings, tmp_path, team, owner, planted_run):
+    import numpy as np
+
+    from workers.engine.arrays import ArrayDataset
+    from workers.engine.data.store import save_dataset
+
+    names = [f"class-{index}" for index in range(41)]
+    labels = np.arange(82, dtype=np.int64) % 41
+    info = save_dataset(
+        ArrayDataset(
+            x_train=np.zeros((41, 2), dtype=np.float32),
+            y_train=np.arange(41, dtype=np.int64),
+            x_test=np.zeros((82, 2), dtype=np.float32),
+            y_test=labels,
+            class_names=names,
+            kind="features",
+        ),
+        tmp_path,
+        "wide.npz",
+    )
+    dataset = planted_run.experiment.dataset
+    dataset.sha256, dataset.class_names = info.sha256, names
+    dataset.save()
+    execution = planted_run.execution
+    execution.config = {**execution.config, "dataset_sha256": info.sha256}
+    execution.test_predictions, execution.test_predictions_dtype = labels.astype(np.uint8).tobytes(), "|u1"
+    execution.save()
+
+    response = client_as(viewer).get(run_url(planted_run))
+
+    html = response.content.decode()
+    assert html.count("<tr data-class=") == 41 and html.count("data-class-accuracy>100.0 %") == 41
+    assert '<th class="num" scope="col">class-0</th>' not in html
+    assert f"GET /api/v1/runs/{planted_run.pk}/confusion/" in html

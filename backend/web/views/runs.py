@@ -25,6 +25,8 @@ from backend.web.pages import remember_team, render_page
 # The last lines of a failure's traceback say what went wrong; the rest is the engine's call stack.
 ERROR_TAIL_LINES = 25
 PLOT_FORMATS = ("json", "png", "svg", "csv")
+# Past this many classes the matrix is too wide to read on a page (the API still serves it whole).
+MATRIX_CLASS_LIMIT = 40
 PLOT_CONTENT_TYPES = {"png": "image/png", "svg": "image/svg+xml", "csv": "text/csv; charset=utf-8"}
 
 
@@ -79,9 +81,11 @@ def run_context(run: Run, *, share_link: ShareLink | None = None) -> dict[str, A
     status = run.status
     confusion = run_confusion(run)
     per_class = []
+    show_matrix = False
     if confusion.confusion is not None:
+        show_matrix = len(confusion.confusion.class_names) <= MATRIX_CLASS_LIMIT
         per_class = [
-            (row, percent(row.accuracy), confusion.confusion.matrix[index])
+            (row, percent(row.accuracy), confusion.confusion.matrix[index] if show_matrix else [])
             for index, row in enumerate(confusion.confusion.per_class)
         ]
     return {
@@ -111,6 +115,8 @@ def run_context(run: Run, *, share_link: ShareLink | None = None) -> dict[str, A
         "confusion": confusion.confusion,
         "confusion_reason": confusion.reason,
         "per_class": per_class,
+        "show_matrix": show_matrix,
+        "matrix_class_limit": MATRIX_CLASS_LIMIT,
     }
 
 
