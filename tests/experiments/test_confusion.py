@@ -104,6 +104,16 @@ def test_the_stored_test_labels_are_read_without_the_inputs(stored_dataset, sett
     assert labels.dtype == np.int64 and labels.tolist() == LABELS.tolist()
 
 
+def test_labels_that_would_need_unpickling_are_refused(tmp_path):
+    sha256 = "a" * 64
+    path = tmp_path / "datasets" / f"{sha256}.npz"
+    path.parent.mkdir()
+    np.savez(path, y_test=np.array([{"not": "labels"}], dtype=object))
+
+    with pytest.raises(DatasetError, match="cannot read the dataset file"):
+        load_test_labels(sha256, tmp_path)
+
+
 def test_a_missing_dataset_file_is_a_dataset_error(settings, tmp_path):
     with pytest.raises(DatasetError, match="is not in the store"):
         load_test_labels("0" * 64, tmp_path)
