@@ -11,6 +11,16 @@ from tests.conftest import add_curve, set_execution
 from tests.planted import LABELS, PREDICTED, store_planted_dataset
 
 
+def inline_rows(spec) -> list:
+    """Every data row written inline anywhere in a Vega-Lite spec."""
+    if isinstance(spec, dict):
+        found = list(spec["values"]) if isinstance(spec.get("values"), list) else []
+        return found + [row for value in spec.values() for row in inline_rows(value)]
+    if isinstance(spec, list):
+        return [row for value in spec for row in inline_rows(value)]
+    return []
+
+
 def run_url(run):
     return reverse("run_detail", args=[run.pk])
 
@@ -152,16 +162,36 @@ def test_the_curve_rows_are_the_stored_evaluations_in_long_form(succeeded):
     assert len(rows) == 8
 
 
-def test_the_curves_download_as_csv_and_a_spec(client_as, viewer, succeeded):
-    pytest.importorskip("backend.experiments.plots")
+def test_the_curves_download_as_csv_and_a_spec_with_the_stored_points(client_as, viewer, succeeded):
     client = client_as(viewer)
 
     csv = client.get(reverse("run_curves_plot", args=[succeeded.pk, "csv"]))
     spec = client.get(reverse("run_curves_plot", args=[succeeded.pk, "json"]))
 
     assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
-    assert "test_accuracy" in csv.content.decode() and "0.8125" in csv.content.decode()
-    assert spec.status_code == 200 and "$schema" in spec.json()
+    assert csv["Content-Disposition"] == f'attachment; filename="run-{succeeded.pk}-curves.csv"'
+    lines = csv.content.decode().splitlines()
+    assert lines[0] == "round,seconds,metric,value" and "4,25.0,test_accuracy,0.8125" in lines
+    assert spec.status_code == 200 and spec.json()["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+    assert {"round": 4, "seconds": 25.0, "metric": "test_accuracy", "value": 0.8125} in inline_rows(spec.json())
+
+
+@pytest.mark.parametrize(
+    "fmt, content_type, magic", [("png", "image/png", b"\x89PNG"), ("svg", "image/svg+xml", b"<svg")]
+)
+def test_the_curves_render_as_images_on_the_server(client_as, viewer, succeeded, fmt, content_type, magic):
+    response = client_as(viewer).get(reverse("run_curves_plot", args=[succeeded.pk, fmt]))
+
+    assert response.status_code == 200 and response["Content-Type"] == content_type
+    assert response.content.lstrip()[: len(magic)] == magic
+
+
+def test_a_run_without_evaluations_still_has_a_spec(client_as, viewer, experiment):
+    queued = experiment.runs.get(execution__status=RunStatus.QUEUED)
+
+    response = client_as(viewer).get(reverse("run_curves_plot", args=[queued.pk, "json"]))
+
+    assert response.status_code == 200 and "$schema" in response.json()
 
 
 def test_a_run_without_stored_predictions_says_so(client_as, viewer, succeeded):
