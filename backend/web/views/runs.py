@@ -42,6 +42,10 @@ def error_tail(error: str, *, lines: int = ERROR_TAIL_LINES) -> str:
     return "\n".join(error.rstrip().splitlines()[-lines:])
 
 
+def _count(value: int | None) -> str:
+    return MISSING if value is None else str(value)
+
+
 def _timings(execution) -> list[tuple[str, str]]:
     parts = [execution.selection_seconds, execution.training_seconds, execution.evaluation_seconds]
     total = None if all(part is None for part in parts) else sum(part or 0.0 for part in parts)
@@ -102,8 +106,7 @@ def run_context(run: Run, *, share_link: ShareLink | None = None) -> dict[str, A
         "final_accuracy": percent(execution.final_accuracy),
         "best_accuracy": percent(execution.best_accuracy),
         "time_to_target": seconds(run.time_to_target_seconds),
-        "rounds": f"{execution.rounds_completed if execution.rounds_completed is not None else MISSING}"
-        f" / {execution.rounds_planned if execution.rounds_planned is not None else MISSING}",
+        "rounds": f"{_count(execution.rounds_completed)} / {_count(execution.rounds_planned)}",
         "attempts": list(execution_attempts(execution)),
         "config": json.dumps(execution.config, indent=2, sort_keys=True),
         "provenance": _provenance(execution),
