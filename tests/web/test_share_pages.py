@@ -279,3 +279,27 @@ def test_a_shared_active_run_polls_its_status_through_the_link(client, share_lin
     assert f'hx-get="{status_url}?shown=running"' in html
     assert fragment.status_code == 200 and fragment["X-Robots-Tag"] == "noindex, nofollow"
     assert client.get(foreign).status_code == 404
+
+
+def test_the_share_page_costs_the_same_queries_however_many_runs(client, owner, team, dataset, builtin_policies):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(seeds: list[int]) -> int:
+        experiment = experiment_create(
+            team=team,
+            user=owner,
+            name=f"{len(seeds)} seeds",
+            dataset=dataset,
+            model="mlp",
+            recipe={"rounds": 20},
+            policies=[builtin_policies["random_static"], builtin_policies["rs2_with_replacement"]],
+            budgets=[0.2, 0.4],
+            seeds=seeds,
+        )
+        link = share_link_create(experiment=experiment, user=owner)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(share_url(link)).status_code == 200
+        return len(queries)
+
+    assert queries_for([1]) == queries_for([2, 3, 4, 5, 6])
