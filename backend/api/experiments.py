@@ -13,13 +13,12 @@ from rest_framework.views import APIView
 from backend.api.schema import BAD_INPUT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import (
     dataset_for_payload,
-    experiment_share_links,
     experiments_visible_to,
     policies_for_payload,
     team_for_payload,
 )
 from backend.experiments.models import Experiment, Queue, ShareLink
-from backend.experiments.selectors import waiting_without_worker
+from backend.experiments.selectors import experiment_share_links, waiting_without_worker
 from backend.experiments.services import (
     experiment_cancel,
     experiment_create,

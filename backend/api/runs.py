@@ -16,7 +16,7 @@ from backend.api.schema import CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import runs_visible_to
 from backend.experiments.execution import METRIC_FIELDS, RESULT_FIELDS
 from backend.experiments.models import Attempt, Queue, Run, RunMetric, RunStatus, run_status_filter
-from backend.experiments.selectors import execution_attempts, execution_metrics, runs_with_progress
+from backend.experiments.selectors import execution_attempts, execution_metrics, run_confusion, runs_with_progress
 from backend.experiments.services import run_cancel
 from backend.teams.access import Access, get_team_object
 
@@ -112,6 +112,30 @@ class AttemptOutputSerializer(serializers.ModelSerializer):
         fields = ["number", "worker", "device_name", "started_at", "ended_at", "outcome", "resumed_from_round", "note"]
 
 
+class ClassAccuracyOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    support = serializers.IntegerField(help_text="Test examples of this class.")
+    correct = serializers.IntegerField()
+    accuracy = serializers.FloatField(allow_null=True, help_text="correct / support; null when support is 0.")
+
+
+class RunConfusionOutputSerializer(serializers.Serializer):
+    available = serializers.BooleanField(help_text="False when the run has no stored predictions; see reason.")
+    reason = serializers.CharField(
+        allow_blank=True, help_text='Why there is no matrix, e.g. "no predictions stored (run from an older engine)".'
+    )
+    class_names = serializers.ListField(child=serializers.CharField(), allow_null=True)
+    matrix = serializers.ListField(
+        child=serializers.ListField(child=serializers.IntegerField()),
+        allow_null=True,
+        help_text="matrix[true][predicted]: test examples of the true class predicted as that class.",
+    )
+    per_class = ClassAccuracyOutputSerializer(many=True, allow_null=True)
+    total = serializers.IntegerField(allow_null=True, help_text="Test examples.")
+    correct = serializers.IntegerField(allow_null=True)
+    accuracy = serializers.FloatField(allow_null=True)
+
+
 class RunFilter(django_filters.FilterSet):
     experiment = django_filters.NumberFilter(field_name="experiment_id")
     policy = django_filters.NumberFilter(field_name="policy_id")
@@ -205,3 +229,26 @@ class RunAttemptListApi(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[Attempt]:
         return execution_attempts(_run(self.request, self.kwargs["run_id"]).execution)
+
+
+class RunConfusionApi(APIView):
+    @extend_schema(
+        responses={200: RunConfusionOutputSerializer, 404: NOT_FOUND},
+        summary="Per-class test accuracy and the confusion matrix of the run's final model",
+        description="Exact counts from the stored prediction for every test example against the dataset's labels.",
+    )
+    def get(self, request: Request, run_id: int) -> Response:
+        run = _run(request, run_id)
+        result = run_confusion(run)
+        confusion = result.confusion
+        payload = {
+            "available": confusion is not None,
+            "reason": result.reason,
+            "class_names": confusion.class_names if confusion else None,
+            "matrix": confusion.matrix if confusion else None,
+            "per_class": confusion.per_class if confusion else None,
+            "total": confusion.total if confusion else None,
+            "correct": confusion.correct if confusion else None,
+            "accuracy": confusion.accuracy if confusion else None,
+        }
+        return Response(RunConfusionOutputSerializer(payload).data)

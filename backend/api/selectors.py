@@ -13,7 +13,7 @@ from django.http import Http404
 
 from backend.datasets.models import Dataset
 from backend.errors import ApplicationError
-from backend.experiments.models import Experiment, Run, ShareLink
+from backend.experiments.models import Experiment, Run
 from backend.experiments.selectors import experiments_with_status_counts
 from backend.policies.models import SamplingPolicy
 from backend.teams.access import Access, check_team_access, teams_readable_by
@@ -53,10 +53,6 @@ def experiments_visible_to(user) -> QuerySet[Experiment]:
 
 def runs_visible_to(user) -> QuerySet[Run]:
     return Run.objects.filter(experiment__team__in=teams_readable_by(user)).select_related("policy", "execution")
-
-
-def experiment_share_links(experiment: Experiment) -> QuerySet[ShareLink]:
-    return ShareLink.objects.filter(experiment=experiment).select_related("created_by")
 
 
 def team_for_payload(*, user, team_id: int, access: Access) -> Team:

@@ -45,6 +45,7 @@ urlpatterns = [
     path("runs/<int:run_id>/cancel/", runs.RunCancelApi.as_view(), name="api-run-cancel"),
     path("runs/<int:run_id>/metrics/", runs.RunMetricListApi.as_view(), name="api-run-metrics"),
     path("runs/<int:run_id>/attempts/", runs.RunAttemptListApi.as_view(), name="api-run-attempts"),
+    path("runs/<int:run_id>/confusion/", runs.RunConfusionApi.as_view(), name="api-run-confusion"),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -418,7 +418,9 @@ def execution_succeed(*, lease: Lease, result: Mapping[str, Any]) -> None:
         for name in RESULT_FIELDS:
             setattr(execution, name, result.get(name))
         if predictions is not None:
-            array = np.asarray(predictions)
+            # The result is JSON-ready (a list of ints); store it back as one small unsigned integer per example.
+            array = np.asarray(predictions, dtype=np.int64)
+            array = array.astype(np.min_scalar_type(int(array.max()) if array.size else 0))
             execution.test_predictions = array.tobytes()
             execution.test_predictions_dtype = array.dtype.str
         execution.status = RunStatus.SUCCEEDED

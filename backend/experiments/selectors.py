@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+from django.conf import settings
 from django.db.models import Count, FloatField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -18,6 +21,7 @@ from backend.experiments.models import (
     Run,
     RunMetric,
     RunStatus,
+    ShareLink,
     WorkerPresence,
     run_status_expression,
     run_status_filter,
@@ -44,7 +48,7 @@ def time_to_target_subquery(target) -> Subquery:
 
 
 def runs_with_progress(queryset: QuerySet[Run]) -> QuerySet[Run]:
-    """Cells with their execution and the figures read from its curve.
+    """Cells with their execution (its stored test predictions deferred) and the figures read from its curve.
 
     Annotates ``run_status`` (the cell's status), ``last_epoch`` and
     ``last_accuracy`` (the latest evaluation), ``target_accuracy`` (the
@@ -53,6 +57,8 @@ def runs_with_progress(queryset: QuerySet[Run]) -> QuerySet[Run]:
     latest = RunMetric.objects.filter(execution=OuterRef("execution")).order_by("-epoch")
     return (
         queryset.select_related("execution", "policy")
+        # One byte per test example per row adds up on a polled table; the run page reads them on demand.
+        .defer("execution__test_predictions")
         .annotate(
             run_status=run_status_expression(),
             last_epoch=Subquery(latest.values("epoch")[:1]),
@@ -151,3 +157,166 @@ def queue_overview() -> dict:
     )
     workers = list(live_workers().values("name", "queues", "device_kind", "engine_version", "seen_at"))
     return {"queues": queues, "running": running, "workers": workers, "waiting": waiting_without_worker()}
+
+
+def experiments_sharing_execution(run: Run) -> QuerySet[Experiment]:
+    """The other experiments whose cells point at this run's execution (executions never cross teams)."""
+    return (
+        Experiment.objects.filter(runs__execution_id=run.execution_id, team_id=run.experiment.team_id)
+        .exclude(pk=run.experiment_id)
+        .distinct()
+        .order_by("-created_at", "-id")
+    )
+
+
+CURVE_METRICS = ("test_accuracy", "test_loss", "train_loss", "lr")
+
+
+def execution_curve_rows(execution: Execution) -> list[dict]:
+    """The learning curve in long form: one row per (evaluation, metric) with a value, as the plots take it."""
+    rows = []
+    for metric in execution_metrics(execution).values("epoch", "wall_clock_seconds", *CURVE_METRICS):
+        for name in CURVE_METRICS:
+            if metric[name] is not None:
+                rows.append(
+                    {
+                        "round": metric["epoch"],
+                        "seconds": metric["wall_clock_seconds"],
+                        "metric": name,
+                        "value": metric[name],
+                    }
+                )
+    return rows
+
+
+def experiment_share_links(experiment: Experiment) -> QuerySet[ShareLink]:
+    return ShareLink.objects.filter(experiment=experiment).select_related("created_by")
+
+
+def active_share_link(token: str) -> ShareLink | None:
+    """The share link with this token, unless it was revoked (then, like an unknown token, None)."""
+    return (
+        ShareLink.objects.filter(token=token, revoked_at__isnull=True)
+        .select_related("experiment__team", "experiment__dataset")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class ClassAccuracy:
+    name: str
+    support: int  # test examples of this class
+    correct: int
+    accuracy: float | None  # None when the test set holds no example of the class
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """Counts of (true class, predicted class) over the test set: ``matrix[true][predicted]``."""
+
+    class_names: list[str]
+    matrix: list[list[int]]
+    per_class: list[ClassAccuracy]
+    total: int
+    correct: int
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.total
+
+
+def confusion_from_predictions(*, predictions: np.ndarray, labels: np.ndarray, class_names: Sequence[str]) -> Confusion:
+    """The exact confusion matrix and per-class accuracy of ``predictions`` against ``labels``.
+
+    Both are 1-D arrays of class indices of the same length; ValueError says
+    what does not fit.
+    """
+    predictions = np.asarray(predictions)
+    labels = np.asarray(labels)
+    classes = len(class_names)
+    if predictions.ndim != 1 or labels.ndim != 1:
+        raise ValueError("predictions and labels must be 1-D arrays of class indices")
+    if len(predictions) != len(labels):
+        raise ValueError(f"{len(predictions)} predictions for {len(labels)} test examples")
+    if len(labels) == 0:
+        raise ValueError("the test set is empty")
+    for name, values in (("predictions", predictions), ("labels", labels)):
+        if values.dtype.kind not in "iu":
+            raise ValueError(f"{name} must be integers, not {values.dtype}")
+        if values.min() < 0 or values.max() >= classes:
+            raise ValueError(f"{name} hold class indices outside 0..{classes - 1}")
+    pairs = labels.astype(np.int64) * classes + predictions.astype(np.int64)
+    matrix = np.bincount(pairs, minlength=classes * classes).reshape(classes, classes)
+    support = matrix.sum(axis=1)
+    correct = np.diagonal(matrix)
+    per_class = [
+        ClassAccuracy(
+            name=str(name),
+            support=int(support[index]),
+            correct=int(correct[index]),
+            accuracy=float(correct[index] / support[index]) if support[index] else None,
+        )
+        for index, name in enumerate(class_names)
+    ]
+    return Confusion(
+        class_names=[str(name) for name in class_names],
+        matrix=matrix.tolist(),
+        per_class=per_class,
+        total=int(len(labels)),
+        correct=int(correct.sum()),
+    )
+
+
+NO_PREDICTIONS_STORED = "no predictions stored (run from an older engine)"
+
+
+@dataclass(frozen=True)
+class RunConfusion:
+    """A run's confusion matrix, or why there is none (``reason``)."""
+
+    confusion: Confusion | None
+    reason: str = ""
+
+
+def execution_test_predictions(execution: Execution) -> np.ndarray | None:
+    """The stored predicted class of every test example, or None when the execution stored none."""
+    if execution.test_predictions is None or not execution.test_predictions_dtype:
+        return None
+    dtype = np.dtype(execution.test_predictions_dtype)
+    if dtype.kind not in "iu":
+        raise ValueError(f"stored predictions have dtype {dtype}, not an integer type")
+    return np.frombuffer(bytes(execution.test_predictions), dtype=dtype)
+
+
+def run_confusion(run: Run) -> RunConfusion:
+    """Per-class test accuracy and the confusion matrix of the run's final model, read from what is stored.
+
+    The predictions are the execution's; the labels are the dataset's stored
+    ``y_test`` (never unpickled), in the order the engine evaluated them.
+    """
+    from workers.engine.datasets import load_test_labels
+    from workers.engine.errors import DatasetError
+
+    execution = run.execution
+    if execution.status != RunStatus.SUCCEEDED:
+        if execution.status in (RunStatus.QUEUED, RunStatus.RUNNING):
+            return RunConfusion(None, "available once the run has succeeded")
+        ended = "failed" if execution.status == RunStatus.FAILED else "was canceled"
+        return RunConfusion(None, f"no predictions: the run {ended}")
+    try:
+        predictions = execution_test_predictions(execution)
+    except ValueError as error:
+        return RunConfusion(None, f"the stored predictions cannot be read: {error}")
+    if predictions is None:
+        return RunConfusion(None, NO_PREDICTIONS_STORED)
+    try:
+        labels = load_test_labels(execution.config["dataset_sha256"], settings.SAMPLEWISE_DATA_DIR)
+    except DatasetError:
+        return RunConfusion(None, "the dataset's test labels are not in this server's store")
+    try:
+        confusion = confusion_from_predictions(
+            predictions=predictions, labels=labels, class_names=run.experiment.dataset.class_names
+        )
+    except ValueError as error:
+        return RunConfusion(None, f"the stored predictions do not fit the dataset's test set: {error}")
+    return RunConfusion(confusion)

@@ -24,6 +24,7 @@ SECTIONS = {
     "team_create": "experiments",
     "experiment_detail": "experiments",
     "experiment_create": "experiments",
+    "run_detail": "experiments",
     "team_datasets": "datasets",
     "team_policies": "policies",
     "team_members": "members",

@@ -1,6 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, experiments, members, teams
+from backend.web.views import accounts, catalog, experiments, members, runs, sharing, teams
+
+CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
 urlpatterns = [
     path("accounts/login/", accounts.login, name="login"),
@@ -21,4 +23,20 @@ urlpatterns = [
     path("experiments/<int:pk>/runs/", experiments.experiment_runs, name="experiment_runs"),
     path("experiments/<int:pk>/cancel/", experiments.experiment_cancel, name="experiment_cancel"),
     path("runs/<int:pk>/cancel/", experiments.run_cancel, name="run_cancel"),
+    path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
+    path("runs/<int:pk>/status/", runs.run_status_fragment, name="run_status_fragment"),
+    re_path(r"^runs/(?P<pk>[0-9]+)/" + CURVES, runs.run_curves_plot, name="run_curves_plot"),
+    path("experiments/<int:pk>/share-links/", sharing.share_link_create, name="share_link_create"),
+    path("share-links/<int:pk>/revoke/", sharing.share_link_revoke, name="share_link_revoke"),
+    path("share/<str:token>/", sharing.share_experiment, name="share_experiment"),
+    path("share/<str:token>/runs-fragment/", sharing.share_experiment_runs, name="share_experiment_runs"),
+    path("share/<str:token>/runs/<int:pk>/", sharing.share_run, name="share_run"),
+    path(
+        "share/<str:token>/runs/<int:pk>/status/", sharing.share_run_status_fragment, name="share_run_status_fragment"
+    ),
+    re_path(
+        r"^share/(?P<token>[^/]+)/runs/(?P<pk>[0-9]+)/" + CURVES,
+        sharing.share_run_curves_plot,
+        name="share_run_curves_plot",
+    ),
 ]

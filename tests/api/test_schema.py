@@ -31,6 +31,7 @@ EXPECTED_PATHS = {
     "/api/v1/runs/{run_id}/cancel/": {"post"},
     "/api/v1/runs/{run_id}/metrics/": {"get"},
     "/api/v1/runs/{run_id}/attempts/": {"get"},
+    "/api/v1/runs/{run_id}/confusion/": {"get"},
 }
 
 
@@ -83,3 +84,15 @@ def test_the_docs_page_loads_its_assets_from_this_site(client, db):
 @pytest.mark.parametrize("url_name", ["api-schema", "api-docs"])
 def test_schema_and_docs_need_no_login(url_name, client, db):
     assert client.get(reverse(url_name)).status_code == 200
+
+
+def test_the_schema_documents_the_confusion_matrix(tmp_path):
+    reset_generator_stats()
+    schema_file = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(schema_file))
+
+    schema = yaml.safe_load(schema_file.read_text())
+    operation = schema["paths"]["/api/v1/runs/{run_id}/confusion/"]["get"]
+    body = schema["components"]["schemas"]["RunConfusionOutput"]["properties"]
+    assert set(operation["responses"]) == {"200", "404"}
+    assert {"available", "reason", "class_names", "matrix", "per_class", "total", "correct", "accuracy"} <= set(body)

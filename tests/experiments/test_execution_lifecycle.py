@@ -267,6 +267,7 @@ def test_success_records_figures_and_predictions_and_removes_the_checkpoints(exe
 
     predictions = np.frombuffer(bytes(execution.test_predictions), dtype=execution.test_predictions_dtype)
     assert predictions.tolist() == [0, 3, 9, 9, 1]
+    assert execution.test_predictions_dtype == "|u1" and len(execution.test_predictions) == 5
     assert Attempt.objects.get(execution=execution).outcome == "succeeded"
 
 

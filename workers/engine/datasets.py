@@ -19,6 +19,7 @@ from workers.engine.data.store import (
     file_sha256,
     load_dataset,
     load_info,
+    load_test_labels,
     recall_source,
     remember_source,
     save_dataset,
@@ -37,6 +38,7 @@ __all__ = [
     "import_dataset",
     "load_dataset",
     "load_info",
+    "load_test_labels",
     "materialize_builtin",
     "store_file",
 ]

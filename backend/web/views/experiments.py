@@ -8,12 +8,18 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from backend.errors import ApplicationError
 from backend.experiments import services
-from backend.experiments.models import Experiment, Run
-from backend.experiments.selectors import experiments_with_status_counts, runs_with_progress, waiting_without_worker
+from backend.experiments.models import Experiment, Run, ShareLink
+from backend.experiments.selectors import (
+    experiment_share_links,
+    experiments_with_status_counts,
+    runs_with_progress,
+    waiting_without_worker,
+)
 from backend.teams.access import Access, get_team_object
 from backend.web.display import annotated_status_counts, budget_label, run_rows
 from backend.web.forms import ExperimentCreateForm, add_service_error
@@ -26,16 +32,34 @@ def _experiment(request: HttpRequest, pk: int, access: Access = Access.READ):
     return get_team_object(queryset, user=request.user, access=access, pk=pk)
 
 
-def _runs_context(experiment: Experiment, membership) -> dict[str, Any]:
+def runs_context(experiment: Experiment, membership, *, share_link: ShareLink | None = None) -> dict[str, Any]:
+    """What the runs table needs; under a share link it is read-only and polls and links through the link."""
     runs = runs_with_progress(experiment.runs.all()).order_by("policy__name", "budget", "seed")
     rows = run_rows(runs)
+    if share_link is None:
+        runs_url = reverse("experiment_runs", args=[experiment.pk])
+    else:
+        runs_url = reverse("share_experiment_runs", args=[share_link.token])
     return {
         "experiment": experiment,
         "membership": membership,
+        "share_link": share_link,
+        "read_only": share_link is not None or membership is None or not membership.can_write,
         "rows": rows,
+        "runs_url": runs_url,
         "counts": annotated_status_counts(experiment),
         "waiting": waiting_without_worker(experiment.runs.all()),
         "polling": any(row.cancelable for row in rows),
+    }
+
+
+def body_context(experiment: Experiment, membership, *, share_link: ShareLink | None = None) -> dict[str, Any]:
+    """The read-only body of the experiment page (``experiments/_body.html``): set-up and runs."""
+    return {
+        "budgets": [budget_label(budget) for budget in experiment.budgets],
+        "policies": experiment.policies.order_by("name"),
+        "recipe": sorted(experiment.recipe.items()),
+        **runs_context(experiment, membership, share_link=share_link),
     }
 
 
@@ -43,14 +67,18 @@ def _runs_context(experiment: Experiment, membership) -> dict[str, Any]:
 def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     experiment, membership = _experiment(request, pk)
     remember_team(request, experiment.team)
+    share_links = None
+    if membership.can_manage:
+        share_links = [
+            (link, request.build_absolute_uri(reverse("share_experiment", args=[link.token])))
+            for link in experiment_share_links(experiment)
+        ]
     return render_page(
         request,
         "experiments/detail.html",
         team=experiment.team,
-        budgets=[budget_label(budget) for budget in experiment.budgets],
-        policies=experiment.policies.order_by("name"),
-        recipe=sorted(experiment.recipe.items()),
-        **_runs_context(experiment, membership),
+        share_links=share_links,
+        **body_context(experiment, membership),
     )
 
 
@@ -58,7 +86,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def experiment_runs(request: HttpRequest, pk: int) -> HttpResponse:
     """The runs table alone, fetched by the page every few seconds while runs are active."""
     experiment, membership = _experiment(request, pk)
-    return render(request, "experiments/_runs.html", _runs_context(experiment, membership))
+    return render(request, "experiments/_runs.html", runs_context(experiment, membership))
 
 
 @login_required

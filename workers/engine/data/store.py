@@ -160,6 +160,29 @@ def load_dataset(sha256: str, data_dir: Path | str) -> ArrayDataset:
     return dataset
 
 
+def load_test_labels(sha256: str, data_dir: Path | str) -> np.ndarray:
+    """Only the stored ``y_test`` of a dataset, read without unpickling and without loading the inputs.
+
+    The file is not re-hashed (that reads every array); it is trusted as the
+    store wrote it, and the labels are checked for shape and dtype.
+    """
+    path = dataset_path(sha256, data_dir)
+    if not path.is_file():
+        raise DatasetError(f"dataset {sha256} is not in the store ({path})")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if "y_test" not in archive.files:
+                raise DatasetError(f"{path.name}: not a canonical dataset file; missing y_test")
+            labels = archive["y_test"]
+    except DatasetError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DatasetError(f"{path.name}: cannot read the dataset file ({error})") from None
+    if labels.dtype != LABEL_DTYPE or labels.ndim != 1:
+        raise DatasetError(f"{path.name}: y_test must be a 1-D int64 array of class indices")
+    return labels
+
+
 def load_info(sha256: str, data_dir: Path | str) -> DatasetInfo:
     """The metadata of a stored dataset, from its sidecar (rebuilt from the arrays if the sidecar is lost)."""
     sidecar = info_path(sha256, data_dir)
