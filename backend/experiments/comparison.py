@@ -380,10 +380,15 @@ class ComparisonSet:
     budget: float
     experiments: int
     executions: int
+    # The recipe's place among the distinct recipes listed for this dataset and model (0, 1, ...).
+    recipe_index: int = 0
 
 
 def team_comparison_sets(team: Team) -> list[ComparisonSet]:
-    """Every (dataset, model, recipe, budget) with budgeted cells in the team's experiments; one query."""
+    """Every (dataset, model, recipe, budget) with budgeted cells in the team's experiments; one query.
+
+    Ordered by dataset name, model, recipe hash and budget.
+    """
     rows = (
         Run.objects.filter(experiment__team=team)
         .exclude(policy__strategy__in=UNBUDGETED_STRATEGIES)
@@ -400,7 +405,48 @@ def team_comparison_sets(team: Team) -> list[ComparisonSet]:
         )
         .order_by("experiment__dataset__name", "experiment__model", "experiment__recipe_hash", "budget")
     )
-    return [ComparisonSet(*row) for row in rows]
+    recipes: dict[tuple[int, str], list[str]] = defaultdict(list)
+    sets = []
+    for row in rows:
+        dataset_id, _, model, recipe_hash = row[:4]
+        listed = recipes[dataset_id, model]
+        if recipe_hash not in listed:
+            listed.append(recipe_hash)
+        sets.append(ComparisonSet(*row, recipe_index=listed.index(recipe_hash)))
+    return sets
+
+
+def resolve_comparison_set(
+    team: Team, *, dataset_id: int, model: str, recipe: str | None, budget: float
+) -> ComparisonSet:
+    """The team's comparison set named by a request; ``recipe`` is a recipe hash, the ``recipe_index`` of one,
+    or None when the dataset and model were run with one recipe only. Errors name the field. One query.
+    """
+    sets = [item for item in team_comparison_sets(team) if item.dataset_id == dataset_id and item.model == model]
+    if not sets:
+        raise ApplicationError(f"The team has no runs of model {model!r} on dataset {dataset_id}.", field="dataset")
+    # In recipe_index order: the sets are listed by recipe hash within a dataset and model.
+    hashes = list(dict.fromkeys(item.recipe_hash for item in sets))
+    if recipe is None:
+        if len(hashes) > 1:
+            raise ApplicationError(
+                f"This dataset and model were run with {len(hashes)} recipes; name one by hash or index.",
+                field="recipe",
+            )
+        recipe_hash = hashes[0]
+    elif recipe.isdigit() and len(recipe) < 10:
+        if int(recipe) >= len(hashes):
+            raise ApplicationError(f"Recipe index must be below {len(hashes)}.", field="recipe")
+        recipe_hash = hashes[int(recipe)]
+    elif recipe in hashes:
+        recipe_hash = recipe
+    else:
+        raise ApplicationError("No runs of this dataset and model with that recipe.", field="recipe")
+    for item in sets:
+        if item.recipe_hash == recipe_hash and item.budget == budget:
+            return item
+    listed = ", ".join(f"{item.budget:g}" for item in sets if item.recipe_hash == recipe_hash)
+    raise ApplicationError(f"The team ran this recipe at budgets {listed}; got {budget:g}.", field="budget")
 
 
 def _team_cells(team: Team, *, dataset_id: int, model: str, recipe_hash: str) -> QuerySet[Run]:
@@ -453,6 +499,7 @@ def team_leaderboard(
 
 @dataclass(frozen=True)
 class BudgetCell:
+    budget: float
     estimate: Estimate
     best: bool
     within_noise_of_best: bool
@@ -462,8 +509,13 @@ class BudgetCell:
 class BudgetTableRow:
     policy: PolicyRef
     reference: bool
+    # One per budget of the table, None where no seed has finished.
     cells: list[BudgetCell | None]
     partial: bool
+
+    @property
+    def results(self) -> list[BudgetCell]:
+        return [cell for cell in self.cells if cell is not None]
 
 
 @dataclass(frozen=True)
@@ -499,6 +551,7 @@ def experiment_budget_table(experiment: Experiment) -> BudgetTable:
             leader, tied = winners[budget]
             row_cells.append(
                 BudgetCell(
+                    budget=budget,
                     estimate=mean_ci(values.values()),
                     best=not reference and policy_id == leader,
                     within_noise_of_best=not reference and policy_id in tied,

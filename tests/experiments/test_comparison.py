@@ -19,9 +19,9 @@ from backend.experiments.comparison import (
     team_comparison_sets,
     team_leaderboard,
 )
-from backend.experiments.models import Experiment, RunMetric, RunStatus
+from backend.experiments.models import Experiment, RunStatus
 from backend.experiments.services import experiment_create
-from tests.conftest import set_execution
+from tests.conftest import finish_run, set_execution
 
 STRATEGIES = ("full", "random_static", "rs2_without_replacement")
 # Final accuracy by (strategy, budget) for seeds 0, 1, 2; full data runs once, at r = 1.
@@ -42,39 +42,11 @@ def interval(values):
     return stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
 
 
-def finish(run, final: float, *, selection: float, training: float, curve: list[float] | None = None) -> None:
-    """A succeeded execution behind ``run`` with a curve evaluated at equal steps of training after selection."""
-    curve = curve if curve is not None else [0.6, final]
-    set_execution(
-        run,
-        status=RunStatus.SUCCEEDED,
-        final_accuracy=final,
-        best_accuracy=max(curve),
-        selection_seconds=selection,
-        training_seconds=training,
-        finished_at=timezone.now(),
-    )
-    RunMetric.objects.bulk_create(
-        RunMetric(
-            execution_id=run.execution_id,
-            epoch=epoch,
-            step=epoch,
-            samples_seen=epoch,
-            wall_clock_seconds=selection + training * epoch / len(curve),
-            test_accuracy=accuracy,
-            test_loss=1 - accuracy,
-            lr=0.1 / epoch,
-            data_fraction=0.1,
-        )
-        for epoch, accuracy in enumerate(curve, start=1)
-    )
-
-
 def plant(experiment: Experiment, finals=FINALS) -> None:
     for run in experiment.runs.select_related("policy"):
         values = finals.get((run.policy.strategy, run.budget))
         if values is not None and run.seed < len(values):
-            finish(
+            finish_run(
                 run,
                 values[run.seed],
                 selection=SELECTION[run.policy.strategy],
@@ -321,7 +293,7 @@ def test_time_rows_start_late_by_the_selection_seconds(experiment, django_assert
 def test_time_rows_include_running_executions_as_their_curves_arrive(make_experiment):
     experiment = make_experiment(strategies=("rs2_without_replacement",), seeds=(0,))
     run = experiment.runs.get(budget=0.1)
-    finish(run, 0.8, selection=0.0, training=10.0)
+    finish_run(run, 0.8, selection=0.0, training=10.0)
     set_execution(run, status=RunStatus.RUNNING, final_accuracy=None)
 
     rows = experiment_time_rows(experiment, 0.1)
@@ -373,7 +345,7 @@ def test_the_team_leaderboard_pools_experiments_and_counts_a_reused_execution_on
     assert second.runs.filter(reused=True).count() == 15
     finals = {key: [*values, values[0] - 0.01, values[1] + 0.01] for key, values in FINALS.items()}
     for run in second.runs.filter(seed__gte=3).select_related("policy"):
-        finish(
+        finish_run(
             run,
             finals[run.policy.strategy, run.budget][run.seed],
             selection=SELECTION[run.policy.strategy],
@@ -429,7 +401,7 @@ def test_the_version_stamp_changes_with_results_but_not_with_heartbeats(make_exp
     running = experiment_version(experiment)
     set_execution(run, heartbeat_at=timezone.now())
     after_heartbeat = experiment_version(experiment)
-    finish(run, 0.7, selection=1.0, training=10.0)
+    finish_run(run, 0.7, selection=1.0, training=10.0)
     finished = experiment_version(experiment)
 
     assert len({initial, running, finished}) == 3
