@@ -7,15 +7,26 @@ is not computed or sent again.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
+from django.http.request import QueryDict
 
 
-def etag_for(request: HttpRequest, stamp: str, *parts: str) -> str:
-    """A strong ETag for this stamp, path and query (and any other ``parts`` the response depends on)."""
-    query = sorted((key, value) for key, values in request.GET.lists() for value in values)
-    payload = repr((stamp, request.path, query, parts))
+def etag_for(stamp: str, path: str, query: Mapping[str, str] | QueryDict) -> str:
+    """A strong ETag for this version stamp, path and query.
+
+    A page computes the ETag of the fragment URL it will poll with the same
+    function the fragment view checks it with.
+    """
+    items = query.lists() if isinstance(query, QueryDict) else ((key, [value]) for key, value in query.items())
+    pairs = sorted((key, str(value)) for key, values in items for value in values)
+    payload = repr((stamp, path, pairs))
     return f'"{hashlib.sha256(payload.encode()).hexdigest()[:32]}"'
+
+
+def request_etag(request: HttpRequest, stamp: str) -> str:
+    return etag_for(stamp, request.path, request.GET)
 
 
 def client_has(request: HttpRequest, etag: str) -> bool:

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backend.api.schema import BAD_INPUT, NOT_FOUND
-from backend.conditional import client_has, etag_for, not_modified, with_etag
+from backend.conditional import client_has, not_modified, request_etag, with_etag
 from backend.experiments import comparison, exports
 from backend.experiments.models import Experiment
 from backend.experiments.statistics import VERDICTS
@@ -228,7 +228,7 @@ def _experiment(request: Request, experiment_id: int) -> Experiment:
 
 def _conditional(request: Request, stamp: str, build: Callable[[], Response | HttpResponse]):
     """A 304 when the client's ETag is current; otherwise ``build()`` marked with the ETag."""
-    etag = etag_for(request, stamp)
+    etag = request_etag(request, stamp)
     if client_has(request, etag):
         return not_modified(etag)
     return with_etag(build(), etag)

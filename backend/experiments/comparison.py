@@ -24,7 +24,15 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
 from backend.errors import ApplicationError
-from backend.experiments.models import Execution, Experiment, Run, RunMetric, RunStatus, run_status_expression
+from backend.experiments.models import (
+    ACTIVE_RUN_STATUSES,
+    Execution,
+    Experiment,
+    Run,
+    RunMetric,
+    RunStatus,
+    run_status_expression,
+)
 from backend.experiments.statistics import (
     Estimate,
     PairedComparison,
@@ -150,6 +158,10 @@ def _load_cells(cells: QuerySet[Run], *, status=None) -> list[Cell]:
     ]
 
 
+def _active(cells: Iterable[Cell]) -> int:
+    return sum(1 for cell in cells if cell.status in ACTIVE_RUN_STATUSES)
+
+
 def _at_budget(budget: float) -> Q:
     """Cells of one budget, and the reference cells that ignore the budget."""
     return Q(budget=budget) | Q(policy__strategy__in=UNBUDGETED_STRATEGIES)
@@ -220,6 +232,8 @@ class Leaderboard:
     baseline: PolicyRef | None
     rows: list[LeaderboardRow]
     has_full_data: bool
+    # Cells still queued or running: the page keeps polling while there are any.
+    active: int = 0
 
 
 def _mean(values: Iterable[float | None]) -> float | None:
@@ -309,6 +323,7 @@ def _leaderboard(
         baseline=baseline.policy if baseline is not None else None,
         rows=[*ranked, *waiting, *references],
         has_full_data=full is not None,
+        active=_active(cells),
     )
 
 
@@ -522,6 +537,7 @@ class BudgetTableRow:
 class BudgetTable:
     budgets: list[float]
     rows: list[BudgetTableRow]
+    active: int = 0
 
 
 def experiment_budget_table(experiment: Experiment) -> BudgetTable:
@@ -568,7 +584,7 @@ def experiment_budget_table(experiment: Experiment) -> BudgetTable:
             )
         )
     rows.sort(key=lambda row: (row.reference, row.policy.name))
-    return BudgetTable(budgets=budgets, rows=rows)
+    return BudgetTable(budgets=budgets, rows=rows, active=_active(cells))
 
 
 # ---------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, experiments, members, teams
+from backend.web.views import accounts, catalog, comparison, experiments, members, teams
 
 urlpatterns = [
     path("accounts/login/", accounts.login, name="login"),
@@ -19,6 +19,13 @@ urlpatterns = [
     path("teams/<slug:slug>/experiments/new/", experiments.experiment_create, name="experiment_create"),
     path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment_detail"),
     path("experiments/<int:pk>/runs/", experiments.experiment_runs, name="experiment_runs"),
+    path("experiments/<int:pk>/leaderboard/", comparison.experiment_leaderboard, name="experiment_leaderboard"),
+    path("experiments/<int:pk>/budget-table/", comparison.experiment_budget_table, name="experiment_budget_table"),
+    re_path(
+        r"^experiments/(?P<pk>[0-9]+)/plots/(?P<name>budget|time|cost)\.(?P<fmt>json|png|svg|csv|data\.json)$",
+        comparison.experiment_plot,
+        name="experiment_plot",
+    ),
     path("experiments/<int:pk>/cancel/", experiments.experiment_cancel, name="experiment_cancel"),
     path("runs/<int:pk>/cancel/", experiments.run_cancel, name="run_cancel"),
 ]

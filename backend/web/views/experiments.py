@@ -1,4 +1,4 @@
-"""An experiment's page with its live runs table, creation, and cancelling."""
+"""An experiment's page with its comparisons and live runs table, creation, and cancelling."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from backend.teams.access import Access, get_team_object
 from backend.web.display import annotated_status_counts, budget_label, run_rows
 from backend.web.forms import ExperimentCreateForm, add_service_error
 from backend.web.pages import remember_team, render_page, team_page
+from backend.web.views.comparison import comparison_context
 from workers.engine.errors import ConfigError
 
 
@@ -50,7 +51,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         budgets=[budget_label(budget) for budget in experiment.budgets],
         policies=experiment.policies.order_by("name"),
         recipe=sorted(experiment.recipe.items()),
-        **_runs_context(experiment, membership),
+        **{**comparison_context(experiment, request.GET), **_runs_context(experiment, membership)},
     )
 
 
