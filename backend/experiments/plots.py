@@ -204,7 +204,12 @@ def render(spec: dict, fmt: str) -> bytes:
 
 
 def rows_to_csv(rows: list[dict]) -> str:
-    """Rows as CSV, the header the union of their keys in first-seen order; missing cells empty."""
+    """Rows as CSV, the header the union of their keys in first-seen order; missing cells empty.
+
+    No rows give an empty text (no header to take keys from).
+    """
+    if not rows:
+        return ""
     header = list(dict.fromkeys(key for row in rows for key in row))
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=header, restval="")
