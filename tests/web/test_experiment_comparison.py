@@ -13,45 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backend.experiments.models import ACTIVE_RUN_STATUSES, Execution, RunStatus
-from backend.experiments.services import experiment_create
 from tests.conftest import finish_run, set_execution
-
-FINALS = {
-    ("rs2_without_replacement", 0.1): [0.80, 0.82, 0.81],
-    ("random_static", 0.1): [0.70, 0.74, 0.69],
-    ("rs2_without_replacement", 0.3): [0.86, 0.88, 0.87],
-    ("random_static", 0.3): [0.85, 0.89, 0.86],
-    ("full", 1.0): [0.90, 0.91, 0.92],
-}
-
-
-@pytest.fixture
-def make_comparison(team, owner, dataset, builtin_policies):
-    def make(*, seeds=(0, 1, 2), rounds=2, active=1):
-        experiment = experiment_create(
-            team=team,
-            user=owner,
-            name="RS2 against the controls",
-            dataset=dataset,
-            model="mlp",
-            recipe={"rounds": rounds, "target_accuracy": 0.7},
-            policies=[builtin_policies[key] for key in ("full", "random_static", "rs2_without_replacement")],
-            budgets=[0.1, 0.3],
-            seeds=list(seeds),
-        )
-        for run in experiment.runs.select_related("policy").order_by("-seed", "policy__name", "budget")[active:]:
-            finals = FINALS[run.policy.strategy, run.budget]
-            selection = 2.0 if run.policy.strategy == "random_static" else 0.0
-            finish_run(run, finals[run.seed % 3], selection=selection, training=100.0 * run.budget)
-        return experiment
-
-    return make
-
-
-@pytest.fixture
-def comparison(make_comparison):
-    """Fifteen runs, one still queued (seed 2 of full data)."""
-    return make_comparison()
+from tests.web.conftest import FINALS
 
 
 def detail_url(experiment, **query):

@@ -122,6 +122,7 @@ def plot_slot(experiment: Experiment, name: str, stamp: str, query: dict[str, An
     return {
         "name": name,
         "spec_url": plot_url("json"),
+        "png_url": plot_url("png"),
         "version": stamp,
         "downloads": [{"label": label, "url": plot_url(fmt)} for fmt, label in DOWNLOAD_FORMATS],
     }
