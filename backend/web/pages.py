@@ -26,6 +26,7 @@ SECTIONS = {
     "experiment_create": "experiments",
     "team_datasets": "datasets",
     "team_policies": "policies",
+    "team_leaderboard": "leaderboards",
     "team_members": "members",
     "member_add": "members",
     "member_role": "members",

@@ -16,6 +16,7 @@ urlpatterns = [
     path("teams/<slug:slug>/members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
+    path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
     path("teams/<slug:slug>/experiments/new/", experiments.experiment_create, name="experiment_create"),
     path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment_detail"),
     path("experiments/<int:pk>/runs/", experiments.experiment_runs, name="experiment_runs"),

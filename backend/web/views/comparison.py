@@ -24,6 +24,7 @@ from backend.experiments import comparison, plots
 from backend.experiments.models import Experiment
 from backend.teams.access import get_team_object
 from backend.web.display import budget_label, budget_table_rows, leaderboard_rows, percent
+from backend.web.pages import render_page, team_page
 
 PLOT_NAMES = ("budget", "time", "cost")
 PLOT_FORMATS = ("json", "png", "svg", "csv", "data.json")
@@ -302,3 +303,89 @@ def plot_response(request: HttpRequest, experiment: Experiment, name: str, fmt: 
 def experiment_plot(request: HttpRequest, pk: str, name: str, fmt: str) -> HttpResponse:
     experiment = readable_experiment(request, int(pk))
     return plot_response(request, experiment, name, fmt, filename=f"experiment-{experiment.pk}")
+
+
+# ---------------------------------------------------------------------------
+# The team leaderboard: executions pooled across the team's experiments
+# ---------------------------------------------------------------------------
+
+
+def _chosen_set(sets: list[comparison.ComparisonSet], query) -> comparison.ComparisonSet | None:
+    """The set the query names (dataset, then model, recipe and budget narrowing it); the first one by default."""
+    matching = sets
+    for name, key, convert in (
+        ("dataset", "dataset_id", int),
+        ("model", "model", str),
+        ("recipe", "recipe_hash", str),
+        ("budget", "budget", float),
+    ):
+        text = query.get(name, "").strip()
+        if not text:
+            continue
+        try:
+            value = convert(text)
+        except ValueError:
+            return None
+        matching = [item for item in matching if getattr(item, key) == value]
+    return matching[0] if matching else None
+
+
+@login_required
+def team_leaderboard(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every policy's executions of the team on one (dataset, model, recipe, budget), pooled."""
+    team, membership = team_page(request, slug)
+    sets = comparison.team_comparison_sets(team)
+    chosen = _chosen_set(sets, request.GET)
+    context: dict[str, Any] = {"sets": [], "chosen": chosen, "errors": {}}
+    for item in sets:
+        query = {"dataset": item.dataset_id, "model": item.model, "recipe": item.recipe_hash, "budget": item.budget}
+        context["sets"].append(
+            {
+                "item": item,
+                "budget_label": budget_label(item.budget),
+                "recipe": item.recipe_hash[:12],
+                "url": _with_query(reverse("team_leaderboard", args=[team.slug]), query),
+                "current": item == chosen,
+            }
+        )
+    if chosen is not None:
+        choice = parse_choice(request.GET)
+        context["errors"] = choice.errors
+        arguments = dict(
+            dataset_id=chosen.dataset_id, model=chosen.model, recipe_hash=chosen.recipe_hash, budget=chosen.budget
+        )
+        try:
+            leaderboard = comparison.team_leaderboard(
+                team, **arguments, baseline_policy=choice.baseline, target=choice.target
+            )
+        except ApplicationError as error:
+            context["errors"][error.field or "baseline"] = error.message
+            leaderboard = comparison.team_leaderboard(team, **arguments)
+        api_query = {
+            "dataset": chosen.dataset_id,
+            "model": chosen.model,
+            "recipe": chosen.recipe_hash,
+            "budget": chosen.budget,
+        }
+        context.update(
+            leaderboard=leaderboard,
+            leaderboard_rows=leaderboard_rows(leaderboard),
+            budget_label=budget_label(chosen.budget),
+            target_label=percent(leaderboard.target) if leaderboard.target is not None else "target",
+            target_text=choice.target_text
+            or (f"{leaderboard.target * 100:g}" if leaderboard.target is not None else ""),
+            baseline_options=[
+                {
+                    "value": row.policy.id,
+                    "label": row.policy.name,
+                    "selected": leaderboard.baseline is not None and row.policy.id == leaderboard.baseline.id,
+                }
+                for row in sorted(leaderboard.rows, key=lambda row: row.policy.name)
+            ],
+            chosen_query=api_query,
+            leaderboard_csv_url=_with_query(reverse("api-team-leaderboard-csv", args=[team.pk]), api_query),
+            leaderboard_json_url=_with_query(reverse("api-team-leaderboard", args=[team.pk]), api_query),
+        )
+    elif sets:
+        context["errors"]["dataset"] = "The team has run nothing with this dataset, model, recipe and budget."
+    return render_page(request, "teams/leaderboard.html", team=team, membership=membership, **context)
