@@ -7,10 +7,11 @@ import uuid
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from backend.datasets.models import Dataset, DatasetFormat, DatasetStatus
-from backend.experiments.models import Execution, RunMetric
+from backend.experiments.models import Execution, RunMetric, RunStatus
 from backend.policies.models import SamplingPolicy
 from backend.teams.models import Membership, Role, Team
 
@@ -132,4 +133,32 @@ def add_curve(run, accuracies: list[float], *, seconds_per_round: float = 1.0) -
             data_fraction=0.1,
         )
         for epoch, accuracy in enumerate(accuracies, start=1)
+    )
+
+
+def finish_run(run, final: float, *, selection: float, training: float, curve: list[float] | None = None) -> None:
+    """A succeeded execution behind ``run`` with a curve evaluated at equal steps of training after selection."""
+    curve = curve if curve is not None else [0.6, final]
+    set_execution(
+        run,
+        status=RunStatus.SUCCEEDED,
+        final_accuracy=final,
+        best_accuracy=max(curve),
+        selection_seconds=selection,
+        training_seconds=training,
+        finished_at=timezone.now(),
+    )
+    RunMetric.objects.bulk_create(
+        RunMetric(
+            execution_id=run.execution_id,
+            epoch=epoch,
+            step=epoch,
+            samples_seen=epoch,
+            wall_clock_seconds=selection + training * epoch / len(curve),
+            test_accuracy=accuracy,
+            test_loss=1 - accuracy,
+            lr=0.1 / epoch,
+            data_fraction=0.1,
+        )
+        for epoch, accuracy in enumerate(curve, start=1)
     )

@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from backend.api import auth, dataset_files, datasets, engine, experiments, policies, runs, teams
+from backend.api import auth, comparison, dataset_files, datasets, engine, experiments, policies, runs, teams
 
 urlpatterns = [
     path("auth/token/", auth.TokenObtainApi.as_view(), name="api-token"),
@@ -12,6 +12,13 @@ urlpatterns = [
         "teams/<int:team_id>/members/<int:membership_id>/",
         teams.MembershipDetailApi.as_view(),
         name="api-team-member",
+    ),
+    path("teams/<int:team_id>/comparisons/", comparison.TeamComparisonListApi.as_view(), name="api-team-comparisons"),
+    path("teams/<int:team_id>/leaderboard/", comparison.TeamLeaderboardApi.as_view(), name="api-team-leaderboard"),
+    path(
+        "teams/<int:team_id>/leaderboard.csv",
+        comparison.TeamLeaderboardCsvApi.as_view(),
+        name="api-team-leaderboard-csv",
     ),
     path("strategies/", engine.StrategyListApi.as_view(), name="api-strategies"),
     path("models/", engine.ModelListApi.as_view(), name="api-models"),
@@ -34,6 +41,36 @@ urlpatterns = [
         "experiments/<int:experiment_id>/share-links/",
         experiments.ShareLinkListCreateApi.as_view(),
         name="api-experiment-share-links",
+    ),
+    path(
+        "experiments/<int:experiment_id>/leaderboard/",
+        comparison.ExperimentLeaderboardApi.as_view(),
+        name="api-experiment-leaderboard",
+    ),
+    path(
+        "experiments/<int:experiment_id>/leaderboard.csv",
+        comparison.ExperimentLeaderboardCsvApi.as_view(),
+        name="api-experiment-leaderboard-csv",
+    ),
+    path(
+        "experiments/<int:experiment_id>/budget-table/",
+        comparison.ExperimentBudgetTableApi.as_view(),
+        name="api-experiment-budget-table",
+    ),
+    path(
+        "experiments/<int:experiment_id>/curves/",
+        comparison.ExperimentCurvesApi.as_view(),
+        name="api-experiment-curves",
+    ),
+    path(
+        "experiments/<int:experiment_id>/runs.json",
+        comparison.ExperimentRunsJsonApi.as_view(),
+        name="api-experiment-runs-json",
+    ),
+    path(
+        "experiments/<int:experiment_id>/runs.csv",
+        comparison.ExperimentRunsCsvApi.as_view(),
+        name="api-experiment-runs-csv",
     ),
     path(
         "share-links/<int:share_link_id>/revoke/",

@@ -120,3 +120,128 @@ def run_rows(runs: Iterable[Run]) -> list[RunRow]:
             )
         )
     return rows
+
+
+def percent_with_interval(estimate) -> str:
+    """A mean accuracy with its CI half-width: "81.0 ± 2.5 %" (just "81.0 %" for one seed)."""
+    if estimate.mean is None:
+        return MISSING
+    if estimate.half_width is None:
+        return percent(estimate.mean)
+    return f"{estimate.mean * 100:.1f} ± {estimate.half_width * 100:.1f} %"
+
+
+def points(difference: float | None) -> str:
+    """A difference of accuracies in percentage points, signed: "+2.3 pp"."""
+    if difference is None:
+        return MISSING
+    return f"{difference * 100:+.1f} pp"
+
+
+def speedup(value: float | None) -> str:
+    return MISSING if value is None else f"{value:.2f}×"
+
+
+@dataclass(frozen=True)
+class LeaderboardDisplayRow:
+    policy_id: int
+    policy: str
+    strategy: str
+    rank: str
+    reference: bool
+    partial: bool
+    seeds: str
+    accuracy: str
+    interval: str
+    best_accuracy: str
+    time_to_target: str
+    target_reached: str
+    selection: str
+    training: str
+    total: str
+    speedup: str
+    verdict: str
+    verdict_key: str
+    difference: str
+    difference_interval: str
+    tied_for_first: bool
+
+
+def leaderboard_rows(leaderboard) -> list[LeaderboardDisplayRow]:
+    rows = []
+    for row in leaderboard.rows:
+        estimate = row.final_accuracy
+        paired = row.paired
+        difference = paired.difference if paired is not None and not row.is_baseline else None
+        rows.append(
+            LeaderboardDisplayRow(
+                policy_id=row.policy.id,
+                policy=row.policy.name,
+                strategy=row.policy.strategy,
+                rank=str(row.rank) if row.rank is not None else ("ref." if row.reference else MISSING),
+                reference=row.reference,
+                partial=row.partial,
+                seeds=f"{row.seeds_finished}/{row.seeds_planned}",
+                accuracy=percent_with_interval(estimate),
+                interval=(f"{percent(estimate.low)} to {percent(estimate.high)}" if estimate.low is not None else ""),
+                best_accuracy=percent(row.best_accuracy_mean),
+                time_to_target=seconds(row.time_to_target_mean),
+                target_reached=(
+                    f"{row.target_reached}/{row.seeds_finished} reached"
+                    if leaderboard.target is not None and row.seeds_finished
+                    else ""
+                ),
+                selection=seconds(row.selection_seconds_mean),
+                training=seconds(row.training_seconds_mean),
+                total=seconds(row.total_seconds_mean),
+                speedup=speedup(row.speedup_vs_full),
+                verdict=row.verdict or MISSING,
+                verdict_key=(row.verdict or "none").replace(" ", "-").replace("/", ""),
+                difference=points(difference.mean) if difference is not None else "",
+                difference_interval=(
+                    f"{points(difference.low)} to {points(difference.high)}"
+                    if difference is not None and difference.low is not None
+                    else ""
+                ),
+                tied_for_first=row.tied_for_first,
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class BudgetTableDisplayCell:
+    text: str
+    n: int
+    best: bool
+    within_noise: bool
+
+
+@dataclass(frozen=True)
+class BudgetTableDisplayRow:
+    policy: str
+    reference: bool
+    partial: bool
+    cells: list[BudgetTableDisplayCell | None]
+
+
+def budget_table_rows(table) -> list[BudgetTableDisplayRow]:
+    return [
+        BudgetTableDisplayRow(
+            policy=row.policy.name,
+            reference=row.reference,
+            partial=row.partial,
+            cells=[
+                BudgetTableDisplayCell(
+                    text=percent_with_interval(cell.estimate),
+                    n=cell.estimate.n,
+                    best=cell.best,
+                    within_noise=cell.within_noise_of_best,
+                )
+                if cell is not None
+                else None
+                for cell in row.cells
+            ],
+        )
+        for row in table.rows
+    ]

@@ -27,6 +27,7 @@ SECTIONS = {
     "run_detail": "experiments",
     "team_datasets": "datasets",
     "team_policies": "policies",
+    "team_leaderboard": "leaderboards",
     "team_members": "members",
     "member_add": "members",
     "member_role": "members",

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, experiments, members, runs, sharing, teams
+from backend.web.views import accounts, catalog, comparison, experiments, members, runs, sharing, teams
 
 CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
@@ -18,9 +18,17 @@ urlpatterns = [
     path("teams/<slug:slug>/members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
+    path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
     path("teams/<slug:slug>/experiments/new/", experiments.experiment_create, name="experiment_create"),
     path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment_detail"),
     path("experiments/<int:pk>/runs/", experiments.experiment_runs, name="experiment_runs"),
+    path("experiments/<int:pk>/leaderboard/", comparison.experiment_leaderboard, name="experiment_leaderboard"),
+    path("experiments/<int:pk>/budget-table/", comparison.experiment_budget_table, name="experiment_budget_table"),
+    re_path(
+        r"^experiments/(?P<pk>[0-9]+)/plots/(?P<name>budget|time|cost)\.(?P<fmt>json|png|svg|csv|data\.json)$",
+        comparison.experiment_plot,
+        name="experiment_plot",
+    ),
     path("experiments/<int:pk>/cancel/", experiments.experiment_cancel, name="experiment_cancel"),
     path("runs/<int:pk>/cancel/", experiments.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
@@ -30,6 +38,27 @@ urlpatterns = [
     path("share-links/<int:pk>/revoke/", sharing.share_link_revoke, name="share_link_revoke"),
     path("share/<str:token>/", sharing.share_experiment, name="share_experiment"),
     path("share/<str:token>/runs-fragment/", sharing.share_experiment_runs, name="share_experiment_runs"),
+    path("share/<str:token>/leaderboard/", sharing.share_experiment_leaderboard, name="share_experiment_leaderboard"),
+    path(
+        "share/<str:token>/budget-table/", sharing.share_experiment_budget_table, name="share_experiment_budget_table"
+    ),
+    re_path(
+        r"^share/(?P<token>[^/]+)/plots/(?P<name>budget|time|cost)\.(?P<fmt>json|png|svg|csv|data\.json)$",
+        sharing.share_experiment_plot,
+        name="share_experiment_plot",
+    ),
+    path(
+        "share/<str:token>/leaderboard.json",
+        sharing.share_experiment_leaderboard_json,
+        name="share_experiment_leaderboard_json",
+    ),
+    path(
+        "share/<str:token>/leaderboard.csv",
+        sharing.share_experiment_leaderboard_csv,
+        name="share_experiment_leaderboard_csv",
+    ),
+    path("share/<str:token>/runs.json", sharing.share_experiment_runs_json, name="share_experiment_runs_json"),
+    path("share/<str:token>/runs.csv", sharing.share_experiment_runs_csv, name="share_experiment_runs_csv"),
     path("share/<str:token>/runs/<int:pk>/", sharing.share_run, name="share_run"),
     path(
         "share/<str:token>/runs/<int:pk>/status/", sharing.share_run_status_fragment, name="share_run_status_fragment"

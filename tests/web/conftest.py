@@ -11,7 +11,7 @@ from django.test import Client
 
 from backend.experiments.models import RunStatus
 from backend.experiments.services import experiment_create
-from tests.conftest import PASSWORD, add_curve, set_execution
+from tests.conftest import PASSWORD, add_curve, finish_run, set_execution
 
 CHROMIUM = "/usr/bin/chromium"
 # The dashboard is the site root; a failed login stays on /accounts/login/.
@@ -67,6 +67,45 @@ def experiment(team, owner, dataset, builtin_policies):
     set_execution(runs[1], status=RunStatus.FAILED, error="CUDA out of memory\nTraceback (most recent call last): ...")
     set_execution(runs[2], status=RunStatus.RUNNING)
     return experiment
+
+
+# Final accuracy of seeds 0, 1, 2 by (strategy, budget); full data runs once, at r = 1.
+FINALS = {
+    ("rs2_without_replacement", 0.1): [0.80, 0.82, 0.81],
+    ("random_static", 0.1): [0.70, 0.74, 0.69],
+    ("rs2_without_replacement", 0.3): [0.86, 0.88, 0.87],
+    ("random_static", 0.3): [0.85, 0.89, 0.86],
+    ("full", 1.0): [0.90, 0.91, 0.92],
+}
+
+
+@pytest.fixture
+def make_comparison(team, owner, dataset, builtin_policies):
+    def make(*, seeds=(0, 1, 2), rounds=2, active=1):
+        experiment = experiment_create(
+            team=team,
+            user=owner,
+            name="RS2 against the controls",
+            dataset=dataset,
+            model="mlp",
+            recipe={"rounds": rounds, "target_accuracy": 0.7},
+            policies=[builtin_policies[key] for key in ("full", "random_static", "rs2_without_replacement")],
+            budgets=[0.1, 0.3],
+            seeds=list(seeds),
+        )
+        for run in experiment.runs.select_related("policy").order_by("-seed", "policy__name", "budget")[active:]:
+            finals = FINALS[run.policy.strategy, run.budget]
+            selection = 2.0 if run.policy.strategy == "random_static" else 0.0
+            finish_run(run, finals[run.seed % 3], selection=selection, training=100.0 * run.budget)
+        return experiment
+
+    return make
+
+
+@pytest.fixture
+def comparison(make_comparison):
+    """Fifteen runs, one still queued (seed 2 of full data)."""
+    return make_comparison()
 
 
 @pytest.fixture(scope="session")

@@ -36,6 +36,7 @@ def pages(team, experiment):
         "members": "/teams/vision/members/",
         "datasets": "/teams/vision/datasets/",
         "policies": "/teams/vision/policies/",
+        "leaderboards": "/teams/vision/leaderboard/",
         "experiment": f"/experiments/{experiment.pk}/",
         "experiment-create": "/teams/vision/experiments/new/",
         "password-change": "/accounts/password/",

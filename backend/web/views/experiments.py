@@ -1,4 +1,4 @@
-"""An experiment's page with its live runs table, creation, and cancelling."""
+"""An experiment's page with its comparisons and live runs table, creation, and cancelling."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from backend.teams.access import Access, get_team_object
 from backend.web.display import annotated_status_counts, budget_label, run_rows
 from backend.web.forms import ExperimentCreateForm, add_service_error
 from backend.web.pages import remember_team, render_page, team_page
+from backend.web.views.comparison import comparison_context
 from workers.engine.errors import ConfigError
 
 
@@ -53,12 +54,13 @@ def runs_context(experiment: Experiment, membership, *, share_link: ShareLink | 
     }
 
 
-def body_context(experiment: Experiment, membership, *, share_link: ShareLink | None = None) -> dict[str, Any]:
-    """The read-only body of the experiment page (``experiments/_body.html``): set-up and runs."""
+def body_context(experiment: Experiment, membership, *, query, share_link: ShareLink | None = None) -> dict[str, Any]:
+    """The read-only body of the experiment page (``experiments/_body.html``): set-up, comparisons and runs."""
     return {
         "budgets": [budget_label(budget) for budget in experiment.budgets],
         "policies": experiment.policies.order_by("name"),
         "recipe": sorted(experiment.recipe.items()),
+        **comparison_context(experiment, query, share_link=share_link),
         **runs_context(experiment, membership, share_link=share_link),
     }
 
@@ -78,7 +80,7 @@ def experiment_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "experiments/detail.html",
         team=experiment.team,
         share_links=share_links,
-        **body_context(experiment, membership),
+        **body_context(experiment, membership, query=request.GET),
     )
 
 

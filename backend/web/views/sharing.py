@@ -16,11 +16,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_POST
+from rest_framework.permissions import AllowAny
 
+from backend.api import comparison as api_comparison
 from backend.experiments import services
 from backend.experiments.models import Experiment, ShareLink
 from backend.experiments.selectors import active_share_link, experiments_with_status_counts
 from backend.teams.access import Access, get_team_object
+from backend.web.views import comparison
 from backend.web.views.experiments import body_context, runs_context
 from backend.web.views.runs import curves_response, run_context, run_page_queryset, status_fragment
 
@@ -54,7 +57,53 @@ def _shared(token: str) -> tuple[ShareLink, Experiment]:
 @share_response
 def share_experiment(request: HttpRequest, token: str) -> HttpResponse:
     share_link, experiment = _shared(token)
-    return render(request, "share/experiment.html", body_context(experiment, None, share_link=share_link))
+    return render(
+        request, "share/experiment.html", body_context(experiment, None, query=request.GET, share_link=share_link)
+    )
+
+
+@share_response
+def share_experiment_leaderboard(request: HttpRequest, token: str) -> HttpResponse:
+    share_link, experiment = _shared(token)
+    return comparison.leaderboard_fragment(request, comparison.Scope(experiment, share_link))
+
+
+@share_response
+def share_experiment_budget_table(request: HttpRequest, token: str) -> HttpResponse:
+    share_link, experiment = _shared(token)
+    return comparison.budget_table_fragment(request, comparison.Scope(experiment, share_link))
+
+
+@share_response
+def share_experiment_plot(request: HttpRequest, token: str, name: str, fmt: str) -> HttpResponse:
+    _, experiment = _shared(token)
+    return comparison.plot_response(request, experiment, name, fmt, filename="shared-experiment")
+
+
+def _shared_api(view_class: type[api_comparison.ExperimentComparisonApi]) -> Callable[..., HttpResponse]:
+    """An experiment endpoint of the REST API served under a share link: no login, the link's experiment only."""
+
+    class Shared(view_class):
+        authentication_classes = ()
+        permission_classes = (AllowAny,)
+
+        def experiment(self, request, experiment_id: int) -> Experiment:
+            return Experiment.objects.get(pk=experiment_id)
+
+    api_view = Shared.as_view()
+
+    @share_response
+    def serve(request: HttpRequest, token: str) -> HttpResponse:
+        _, experiment = _shared(token)
+        return api_view(request, experiment_id=experiment.pk)
+
+    return serve
+
+
+share_experiment_leaderboard_json = _shared_api(api_comparison.ExperimentLeaderboardApi)
+share_experiment_leaderboard_csv = _shared_api(api_comparison.ExperimentLeaderboardCsvApi)
+share_experiment_runs_json = _shared_api(api_comparison.ExperimentRunsJsonApi)
+share_experiment_runs_csv = _shared_api(api_comparison.ExperimentRunsCsvApi)
 
 
 @share_response
