@@ -174,7 +174,9 @@ def test_the_share_page_has_no_controls_even_for_the_owner(client_as, owner, sha
     html = client_as(owner).get(share_url(share_link)).content.decode()
 
     assert "cancel-run" not in html and "cancel-experiment" not in html and "share-link" not in html
-    assert "<form" not in html
+    # The leaderboard's choices are a GET form through the link; nothing can be posted from the page.
+    assert 'method="post"' not in html.lower() and "csrfmiddlewaretoken" not in html
+    assert 'action="/share/' in html
     assert_nothing_of_the_team(html)
 
 
@@ -303,3 +305,69 @@ def test_the_share_page_costs_the_same_queries_however_many_runs(client, owner, 
         return len(queries)
 
     assert queries_for([1]) == queries_for([2, 3, 4, 5, 6])
+
+
+# ---------------------------------------------------------------------------
+# The comparisons through the link
+# ---------------------------------------------------------------------------
+
+
+def shared(name, link, *args):
+    return reverse(name, args=[link.token, *args])
+
+
+def test_the_share_page_shows_the_leaderboard_and_plots_through_the_link(client, share_link):
+    html = client.get(share_url(share_link)).content.decode()
+
+    assert 'id="leaderboard"' in html and 'id="budget-table"' in html
+    assert "81.2" in html  # the finished run's accuracy, in the leaderboard
+    for name in ("budget", "time", "cost"):
+        assert f'data-vega-spec="/share/{share_link.token}/plots/{name}.json' in html
+    assert f'href="/share/{share_link.token}/leaderboard.csv' in html
+    assert f'href="/share/{share_link.token}/runs.csv"' in html
+    assert "/api/" not in html
+    assert_nothing_of_the_team(html)
+
+
+def test_the_comparisons_fragments_plots_and_exports_answer_through_the_link(client, share_link):
+    leaderboard = client.get(shared("share_experiment_leaderboard", share_link), {"budget": "0.1"})
+    assert leaderboard.status_code == 200 and "81.2" in leaderboard.content.decode()
+    assert leaderboard["X-Robots-Tag"] == "noindex, nofollow"
+    assert client.get(shared("share_experiment_budget_table", share_link)).status_code == 200
+
+    spec = client.get(shared("share_experiment_plot", share_link, "budget", "json")).json()
+    assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/")
+    svg = client.get(shared("share_experiment_plot", share_link, "cost", "svg"))
+    assert svg["Content-Type"] == "image/svg+xml" and b"<svg" in svg.content
+
+    board = client.get(shared("share_experiment_leaderboard_json", share_link), {"budget": "0.1"}).json()
+    assert board["budget"] == 0.1 and board["rows"]
+    csv_text = client.get(shared("share_experiment_leaderboard_csv", share_link), {"budget": "0.1"}).content.decode()
+    assert csv_text.splitlines()[0].startswith("budget,target,rank,") and len(csv_text.splitlines()) > 1
+    runs = client.get(shared("share_experiment_runs_json", share_link)).json()
+    assert len(runs) == 4 and any(run["curve"] for run in runs)
+    runs_csv = client.get(shared("share_experiment_runs_csv", share_link)).content.decode()
+    assert runs_csv.splitlines()[0].startswith("run_id,policy_id,policy,")
+
+
+def test_bad_choices_through_the_link_are_400_naming_the_field(client, share_link):
+    response = client.get(shared("share_experiment_leaderboard_json", share_link), {"budget": "0.77"})
+
+    assert response.status_code == 400 and "budget" in response.content.decode()
+
+
+def test_every_comparison_url_of_a_revoked_link_is_404(client, owner, share_link):
+    urls = [
+        shared("share_experiment_leaderboard", share_link),
+        shared("share_experiment_budget_table", share_link),
+        shared("share_experiment_plot", share_link, "time", "png"),
+        shared("share_experiment_leaderboard_json", share_link),
+        shared("share_experiment_leaderboard_csv", share_link),
+        shared("share_experiment_runs_json", share_link),
+        shared("share_experiment_runs_csv", share_link),
+    ]
+    assert all(client.get(url).status_code == 200 for url in urls)
+
+    share_link_revoke(share_link=share_link, user=owner)
+
+    assert [client.get(url).status_code for url in urls] == [404] * len(urls)
