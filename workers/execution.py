@@ -82,8 +82,9 @@ class ExecutionReporter(Callbacks):
     flag and propagates, ending the attempt at once.
     """
 
-    def __init__(self, lease: Lease, *, interval_seconds: float):
-        self.lease = lease
+    def __init__(self, claim: execution.Claim, *, interval_seconds: float):
+        self.lease = lease = claim.lease
+        self.claim = claim
         self.interval_seconds = interval_seconds
         self.canceled = False
         self.lease_lost = False
@@ -138,6 +139,8 @@ class ExecutionReporter(Callbacks):
             raise
 
     def on_start(self, resumed_from_round: int | None) -> None:
+        if resumed_from_round == self.claim.resumed_from_round:
+            return  # the claim recorded it already
         self.report(
             lambda: execution.execution_started(lease=self.lease, resumed_from_round=resumed_from_round),
             what="recording the start",
@@ -151,7 +154,9 @@ class ExecutionReporter(Callbacks):
 
     def on_checkpoint(self, path: Path, next_round: int) -> None:
         self.report(
-            lambda: execution.execution_checkpoint_saved(lease=self.lease, path=str(path), next_round=next_round),
+            lambda: execution.execution_checkpoint_saved(
+                lease=self.lease, path=str(path), next_round=next_round, replaces=self.claim.resume_from
+            ),
             what="recording a checkpoint",
         )
 
@@ -190,8 +195,7 @@ def execute(execution_id: int, *, worker: str) -> str:
         return "deferred"
     if claim is None:
         return "skipped"
-    lease = claim.lease
-    with ExecutionReporter(lease, interval_seconds=settings.SAMPLEWISE_HEARTBEAT_SECONDS) as reporter:
+    with ExecutionReporter(claim, interval_seconds=settings.SAMPLEWISE_HEARTBEAT_SECONDS) as reporter:
         return _train_and_report(claim, reporter)
 
 

@@ -97,6 +97,8 @@ class Claim:
     config: dict[str, Any]
     # The newest checkpoint of an earlier attempt to resume from ("" when none).
     resume_from: str
+    # The round that checkpoint resumes at, recorded by the claim (None: from scratch).
+    resumed_from_round: int | None = None
 
 
 def queue_name(queue: str) -> str:
@@ -291,12 +293,15 @@ def execution_claim(*, execution_id: int, worker: WorkerIdentity) -> Claim | Non
                 return None
             if not _give_back(execution, AttemptOutcome.LOST, _lost_note(execution), enqueue=False):
                 return None
+        # The attempt resumes from the newest checkpoint; should the engine find it unusable,
+        # it starts from scratch and execution_started corrects the round.
+        resumed_from_round = execution.checkpoint_round if execution.checkpoint else None
         execution.attempt += 1
         execution.status = RunStatus.RUNNING
         execution.worker = worker.name[:255]
         execution.heartbeat_at = now
         execution.started_at = execution.started_at or now
-        execution.resumed_from_round = None
+        execution.resumed_from_round = resumed_from_round
         execution.error = ""
         execution.device_name = worker.device_name[:128]
         execution.torch_version = worker.torch_version[:64]
@@ -323,11 +328,15 @@ def execution_claim(*, execution_id: int, worker: WorkerIdentity) -> Claim | Non
             torch_version=execution.torch_version,
             engine_commit=execution.engine_commit,
             started_at=now,
+            resumed_from_round=resumed_from_round,
         )
+        # Curve points past the checkpoint belong to an abandoned attempt.
+        RunMetric.objects.filter(execution=execution, epoch__gt=resumed_from_round or 0).delete()
     return Claim(
         lease=Lease(execution_id=execution.pk, attempt=execution.attempt),
         config=execution.config,
         resume_from=execution.checkpoint,
+        resumed_from_round=resumed_from_round,
     )
 
 
@@ -342,7 +351,8 @@ def _refusal(lease: Lease) -> LeaseLost:
 
 
 def _lock_held(lease: Lease, *, status: str = RunStatus.RUNNING) -> Execution:
-    execution = _held(lease, status=status).select_for_update().first()
+    # The configuration and the predictions are not needed to write under the lease.
+    execution = _held(lease, status=status).defer("config", "test_predictions").select_for_update().first()
     if execution is None:
         raise _refusal(lease)
     return execution
@@ -362,7 +372,7 @@ def execution_heartbeat(*, lease: Lease) -> str:
 
 
 def execution_started(*, lease: Lease, resumed_from_round: int | None) -> None:
-    """The attempt loaded its checkpoint (if any): curve points past it belong to an abandoned attempt."""
+    """The attempt resumes from another round than its claim recorded (its checkpoint was unusable here)."""
     with transaction.atomic():
         execution = _lock_held(lease)
         execution.resumed_from_round = resumed_from_round
@@ -396,14 +406,24 @@ def execution_record_metrics(*, lease: Lease, metrics: Iterable[Mapping[str, Any
         )
 
 
-def execution_checkpoint_saved(*, lease: Lease, path: str, next_round: int) -> None:
-    """The held attempt wrote a checkpoint; an earlier attempt's file on this machine is then removed."""
-    with transaction.atomic():
-        execution = _lock_held(lease)
-        previous = execution.checkpoint
-        execution.checkpoint = path[:500]
-        execution.checkpoint_round = next_round
-        execution.save(update_fields=["checkpoint", "checkpoint_round"])
+def execution_checkpoint_saved(*, lease: Lease, path: str, next_round: int, replaces: str | None = None) -> None:
+    """The held attempt wrote a checkpoint; an earlier attempt's file on this machine is then removed.
+
+    ``replaces`` is the checkpoint the attempt was claimed with, when the caller
+    knows it: the record is then one conditional update instead of a locked
+    read and a write.
+    """
+    if replaces is not None:
+        if _held(lease).update(checkpoint=path[:500], checkpoint_round=next_round) != 1:
+            raise _refusal(lease)
+        previous = replaces
+    else:
+        with transaction.atomic():
+            execution = _lock_held(lease)
+            previous = execution.checkpoint
+            execution.checkpoint = path[:500]
+            execution.checkpoint_round = next_round
+            execution.save(update_fields=["checkpoint", "checkpoint_round"])
     if previous and previous != path:
         Path(previous).unlink(missing_ok=True)
 

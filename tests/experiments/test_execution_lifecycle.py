@@ -224,18 +224,35 @@ def test_a_replayed_epoch_overwrites_its_metric_row(execution):
     assert rows == [(1, 0.5), (2, 0.65)]
 
 
-def test_a_resumed_attempt_drops_the_abandoned_attempts_points_past_its_checkpoint(execution):
+def test_a_resumed_attempt_drops_the_abandoned_attempts_points_past_its_checkpoint(execution, tmp_path):
     first = claim(execution)
     execution_record_metrics(lease=first, metrics=[metric(epoch, epoch / 10) for epoch in range(1, 6)])
+    execution_checkpoint_saved(lease=first, path=str(tmp_path / "attempt-1.pt"), next_round=3)
     make_stale(execution)
-    second = claim(execution, OTHER_CPU_WORKER)
 
-    execution_started(lease=second, resumed_from_round=3)
+    # The claim already says where the attempt resumes, before any training.
+    claimed = execution_claim(execution_id=execution.pk, worker=OTHER_CPU_WORKER)
 
+    assert claimed.resumed_from_round == 3
     execution.refresh_from_db()
     assert execution.resumed_from_round == 3
     assert list(RunMetric.objects.filter(execution=execution).values_list("epoch", flat=True)) == [1, 2, 3]
     assert Attempt.objects.get(execution=execution, number=2).resumed_from_round == 3
+
+
+def test_an_attempt_that_cannot_use_its_checkpoint_corrects_the_round_it_resumed_from(execution, tmp_path):
+    first = claim(execution)
+    execution_record_metrics(lease=first, metrics=[metric(epoch, epoch / 10) for epoch in range(1, 6)])
+    execution_checkpoint_saved(lease=first, path=str(tmp_path / "attempt-1.pt"), next_round=3)
+    make_stale(execution)
+    second = claim(execution, OTHER_CPU_WORKER)
+
+    execution_started(lease=second, resumed_from_round=None)  # the file is not on this machine
+
+    execution.refresh_from_db()
+    assert execution.resumed_from_round is None
+    assert not RunMetric.objects.filter(execution=execution).exists()
+    assert Attempt.objects.get(execution=execution, number=2).resumed_from_round is None
 
 
 def test_an_attempt_from_scratch_drops_every_earlier_point(execution):
