@@ -35,7 +35,7 @@ def accuracy_vs_budget(
     ``points``: ``{"policy", "budget", "mean", "low", "high", "n"}``; ``full``:
     ``{"mean", "low", "high"}`` of the full-data runs, drawn as a labelled rule.
     """
-    values = [{**point, "ci": _ci_label(point)} for point in points]
+    values = [_with_ci(point) for point in points]
     title = _title("Test accuracy vs data budget", values)
     budgets = sorted({point["budget"] for point in values})
     x = alt.X(
@@ -48,7 +48,7 @@ def accuracy_vs_budget(
     color = _policy_color(values, policies)
     base = alt.Chart(alt.Data(values=values)).encode(x=x, color=color)
     layers = [
-        base.mark_area(opacity=0.18).encode(y=alt.Y("low:Q"), y2="high:Q"),
+        base.mark_area(opacity=0.18).encode(y=alt.Y("band_low:Q"), y2="band_high:Q"),
         base.mark_line().encode(y=y),
         base.mark_point(filled=True, size=60).encode(
             y=y,
@@ -63,7 +63,7 @@ def accuracy_vs_budget(
     ]
     if full is not None:
         layers += _reference_line(
-            {**full, "label": "full data", "ci": _ci_label(full)},
+            {**_with_ci(full), "label": "full data"},
             x_at=budgets[-1] if budgets else None,
             band=True,
         )
@@ -84,7 +84,7 @@ def accuracy_vs_time(
     samples starts late; the time axis starts at 0 to show it. ``target`` is drawn as
     a dashed rule.
     """
-    values = [{**row, "ci": _ci_label(row)} for row in sorted(rows, key=_policy_round)]
+    values = [_with_ci(row) for row in sorted(rows, key=_policy_round)]
     heading = "Test accuracy vs wall-clock time"
     if budget is not None:
         heading += f" at a {_percent(budget)} budget"
@@ -94,7 +94,7 @@ def accuracy_vs_time(
     color = _policy_color(values, policies)
     base = alt.Chart(alt.Data(values=values)).encode(x=x, color=color)
     layers = [
-        base.mark_area(opacity=0.18).encode(y=alt.Y("low:Q"), y2="high:Q"),
+        base.mark_area(opacity=0.18).encode(y=alt.Y("band_low:Q"), y2="band_high:Q"),
         base.mark_line().encode(y=y, order="round:Q"),
         base.mark_point(filled=True, size=30).encode(
             y=y,
@@ -124,7 +124,7 @@ def accuracy_vs_cost(
     ``points``: ``{"policy", "budget", "cost_seconds", "mean", "low", "high", "pareto"}``;
     the points with ``pareto`` true are drawn larger, outlined and joined by a step line.
     """
-    values = [{**point, "ci": _ci_label(point)} for point in points]
+    values = [_with_ci(point) for point in points]
     title = _title("Test accuracy vs total cost", values)
     x = alt.X(
         "cost_seconds:Q",
@@ -139,7 +139,7 @@ def accuracy_vs_cost(
         alt.Chart(alt.Data(values=front))
         .mark_line(interpolate="step-after", color="#555", strokeDash=[4, 3])
         .encode(x=x, y=y, order="cost_seconds:Q"),
-        base.mark_rule(opacity=0.6).encode(y=alt.Y("low:Q"), y2="high:Q"),
+        base.mark_rule(opacity=0.6).encode(y=alt.Y("band_low:Q"), y2="band_high:Q"),
         base.mark_point(filled=True, opacity=1).encode(
             y=y,
             size=alt.condition("datum.pareto", alt.value(160), alt.value(50)),
@@ -252,7 +252,7 @@ def _reference_line(row: dict, *, x_at: float | None, band: bool) -> list:
         tooltip.append(alt.Tooltip("ci:N", title="95 % CI"))
     layers = []
     if band and row.get("low") is not None and row.get("high") is not None:
-        layers.append(reference.mark_rect(color="#888", opacity=0.12).encode(y="low:Q", y2="high:Q"))
+        layers.append(reference.mark_rect(color="#888", opacity=0.12).encode(y="band_low:Q", y2="band_high:Q"))
     layers.append(reference.mark_rule(color="#444", strokeDash=[6, 4], size=1.5).encode(y="mean:Q", tooltip=tooltip))
     if x_at is not None:
         layers.append(
@@ -295,6 +295,21 @@ def _finish(chart, title: str, *, width: Any = "container") -> dict:
 
 def _title(heading: str, values: list) -> str:
     return heading if values else f"{heading}: {NO_RUNS}"
+
+
+def _with_ci(row: dict) -> dict:
+    """A row with its interval as hover text, and the band drawn within 0–100 %.
+
+    With two or three seeds a t-interval can reach past what an accuracy can be;
+    the band stops at the axis's ends while the hover text keeps the interval.
+    """
+    low, high = row.get("low"), row.get("high")
+    return {
+        **row,
+        "ci": _ci_label(row),
+        "band_low": None if low is None else max(0.0, low),
+        "band_high": None if high is None else min(1.0, high),
+    }
 
 
 def _ci_label(row: dict) -> str:

@@ -99,7 +99,8 @@ def test_it_carries_the_budget_points_and_the_full_data_inline():
     ]
     assert points[0]["ci"] == "79.0 – 83.0 %"
     assert points[3]["ci"] == "n/a"
-    assert [{"mean": 0.93, "low": 0.92, "high": 0.94, "label": "full data", "ci": "92.0 – 94.0 %"}] in data
+    full = {"mean": 0.93, "low": 0.92, "high": 0.94, "label": "full data", "ci": "92.0 – 94.0 %"}
+    assert [{**full, "band_low": 0.92, "band_high": 0.94}] in data
 
 
 def test_it_puts_budget_on_a_log_axis_in_percent():
@@ -118,7 +119,8 @@ def test_it_draws_full_data_as_a_labelled_rule_with_its_band():
 
     by_mark = {mark_type(v): v for v in views(spec) if v["data"]["values"][0].get("label") == "full data"}
     assert by_mark["rule"]["encoding"]["y"]["field"] == "mean"
-    assert (by_mark["rect"]["encoding"]["y"]["field"], by_mark["rect"]["encoding"]["y2"]["field"]) == ("low", "high")
+    band = by_mark["rect"]["encoding"]
+    assert (band["y"]["field"], band["y2"]["field"]) == ("band_low", "band_high")
     assert by_mark["text"]["encoding"]["text"]["field"] == "label"
 
 
@@ -127,7 +129,8 @@ def test_it_draws_one_band_line_and_points_per_policy_with_hover_values():
 
     marks = {mark_type(v): v for v in views(spec)}
     assert set(marks) == {"area", "line", "point"}
-    assert (marks["area"]["encoding"]["y"]["field"], marks["area"]["encoding"]["y2"]["field"]) == ("low", "high")
+    band = marks["area"]["encoding"]
+    assert (band["y"]["field"], band["y2"]["field"]) == ("band_low", "band_high")
     assert marks["line"]["encoding"]["color"]["field"] == "policy"
     assert {"policy", "budget", "mean", "ci", "n"} <= tooltip_fields(spec)
     assert "full data" not in json.dumps(spec)
@@ -185,7 +188,7 @@ def test_cost_plot_marks_and_joins_the_pareto_front():
     assert point["encoding"]["size"]["value"] == 50
     assert point["encoding"]["shape"]["field"] == "pareto"
     bars = next(v for v in views(spec) if mark_type(v) == "rule")
-    assert (bars["encoding"]["y"]["field"], bars["encoding"]["y2"]["field"]) == ("low", "high")
+    assert (bars["encoding"]["y"]["field"], bars["encoding"]["y2"]["field"]) == ("band_low", "band_high")
     assert [p["pareto"] for p in point["data"]["values"]] == [True, False, True]
     assert {"policy", "budget", "cost_seconds", "mean", "ci", "pareto"} <= tooltip_fields(spec)
 
@@ -311,3 +314,14 @@ def test_vega_embed_takes_the_separately_vendored_vega_and_vega_lite():
     assert "(e=" in (VENDOR / "vega-lite.min.js").read_text()[:400]
     assert ".vegaLite={}" in (VENDOR / "vega-lite.min.js").read_text()[:400]
     assert ".vega={}" in (VENDOR / "vega.min.js").read_text()[:400]
+
+
+def test_a_band_wider_than_an_accuracy_can_be_is_drawn_within_0_and_100_percent():
+    # Two seeds: the t-interval (one degree of freedom) reaches past both ends.
+    rows = [{"policy": "random_static", "round": 1, "seconds": 0.5, "mean": 0.6, "low": -0.9, "high": 2.1, "n": 2}]
+
+    spec = plots.accuracy_vs_time(rows, target=0.5, budget=0.3)
+
+    values = [row for layer in spec["layer"] for row in layer.get("data", {}).get("values", []) if "policy" in row]
+    assert values and all(row["band_low"] == 0.0 and row["band_high"] == 1.0 for row in values)
+    assert all(row["ci"] == "-90.0 – 210.0 %" for row in values)  # the hover text keeps the interval

@@ -43,6 +43,7 @@ def test_every_member_opens_a_run_page(client_as, request, member, succeeded):
     assert response.status_code == 200
     assert '<span class="badge badge-succeeded" data-run-status="succeeded">Succeeded</span>' in html
     assert "81.2 %" in html and "RS2 vs static on digits" in html
+    assert "{#" not in html and "{%" not in html  # no template source leaks into the page
 
 
 def test_an_outsider_gets_404_for_the_page_and_its_plot_data(client_as, outsider, other_team, succeeded):
