@@ -60,6 +60,9 @@ DEFAULT_PAGES = (
     "/experiments/{experiment}/",
     "/experiments/{experiment}/runs/",
     "/api/v1/runs/?experiment={experiment}",
+    "/experiments/{experiment}/plots/budget.json",
+    "/experiments/{experiment}/plots/time.json",
+    "/experiments/{experiment}/plots/cost.json",
 )
 # Leaderboard pages, measured when the URL name exists; the web views take pk, the API experiment_id.
 LEADERBOARD_NAMES = (

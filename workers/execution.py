@@ -139,8 +139,8 @@ class ExecutionReporter(Callbacks):
             raise
 
     def on_start(self, resumed_from_round: int | None) -> None:
-        if resumed_from_round == self.claim.resumed_from_round:
-            return  # the claim recorded it already
+        if resumed_from_round == self.claim.resumed_from_round and not self.claim.abandoned_points:
+            return  # the claim recorded the round, and there is nothing to drop
         self.report(
             lambda: execution.execution_started(lease=self.lease, resumed_from_round=resumed_from_round),
             what="recording the start",

@@ -99,6 +99,8 @@ class Claim:
     resume_from: str
     # The round that checkpoint resumes at, recorded by the claim (None: from scratch).
     resumed_from_round: int | None = None
+    # Whether an earlier attempt left curve points past that round.
+    abandoned_points: bool = True
 
 
 def queue_name(queue: str) -> str:
@@ -330,13 +332,16 @@ def execution_claim(*, execution_id: int, worker: WorkerIdentity) -> Claim | Non
             started_at=now,
             resumed_from_round=resumed_from_round,
         )
-        # Curve points past the checkpoint belong to an abandoned attempt.
-        RunMetric.objects.filter(execution=execution, epoch__gt=resumed_from_round or 0).delete()
+        # Curve points past the checkpoint belong to an abandoned attempt; they are dropped
+        # once the engine says which round it resumed from (its file may be newer than
+        # the round recorded, when recording the last checkpoint failed).
+        abandoned_points = RunMetric.objects.filter(execution=execution, epoch__gt=resumed_from_round or 0).exists()
     return Claim(
         lease=Lease(execution_id=execution.pk, attempt=execution.attempt),
         config=execution.config,
         resume_from=execution.checkpoint,
         resumed_from_round=resumed_from_round,
+        abandoned_points=abandoned_points,
     )
 
 
@@ -372,7 +377,7 @@ def execution_heartbeat(*, lease: Lease) -> str:
 
 
 def execution_started(*, lease: Lease, resumed_from_round: int | None) -> None:
-    """The attempt resumes from another round than its claim recorded (its checkpoint was unusable here)."""
+    """The attempt resumed from ``resumed_from_round``: curve points past it belong to an abandoned attempt."""
     with transaction.atomic():
         execution = _lock_held(lease)
         execution.resumed_from_round = resumed_from_round

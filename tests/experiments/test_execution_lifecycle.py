@@ -232,12 +232,37 @@ def test_a_resumed_attempt_drops_the_abandoned_attempts_points_past_its_checkpoi
 
     # The claim already says where the attempt resumes, before any training.
     claimed = execution_claim(execution_id=execution.pk, worker=OTHER_CPU_WORKER)
+    assert (claimed.resumed_from_round, claimed.abandoned_points) == (3, True)
+    assert Execution.objects.get(pk=execution.pk).resumed_from_round == 3
 
-    assert claimed.resumed_from_round == 3
+    execution_started(lease=claimed.lease, resumed_from_round=3)
+
     execution.refresh_from_db()
     assert execution.resumed_from_round == 3
     assert list(RunMetric.objects.filter(execution=execution).values_list("epoch", flat=True)) == [1, 2, 3]
     assert Attempt.objects.get(execution=execution, number=2).resumed_from_round == 3
+
+
+def test_a_checkpoint_newer_than_its_record_keeps_the_points_up_to_the_round_it_holds(execution, tmp_path):
+    # The first attempt wrote round 4's file and row, but recording that checkpoint failed.
+    first = claim(execution)
+    execution_record_metrics(lease=first, metrics=[metric(epoch, epoch / 10) for epoch in range(1, 5)])
+    execution_checkpoint_saved(lease=first, path=str(tmp_path / "attempt-1.pt"), next_round=3)
+    make_stale(execution)
+    claimed = execution_claim(execution_id=execution.pk, worker=OTHER_CPU_WORKER)
+    assert claimed.resumed_from_round == 3
+
+    execution_started(lease=claimed.lease, resumed_from_round=4)  # what the file held
+
+    execution.refresh_from_db()
+    assert execution.resumed_from_round == 4
+    assert list(RunMetric.objects.filter(execution=execution).values_list("epoch", flat=True)) == [1, 2, 3, 4]
+
+
+def test_a_fresh_claim_knows_there_is_nothing_to_drop(execution):
+    claimed = execution_claim(execution_id=execution.pk, worker=CPU_WORKER)
+
+    assert (claimed.resume_from, claimed.resumed_from_round, claimed.abandoned_points) == ("", None, False)
 
 
 def test_an_attempt_that_cannot_use_its_checkpoint_corrects_the_round_it_resumed_from(execution, tmp_path):
