@@ -30,6 +30,12 @@ TIME_ROWS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def validated_specs(monkeypatch):
+    """Every spec built here is checked against the Vega-Lite schema, which pages skip for speed."""
+    monkeypatch.setattr(plots, "VALIDATE_SPECS", True)
+
+
 def cost_point(policy: str, budget: float, cost_seconds: float, mean: float, pareto: bool) -> dict:
     return {
         "policy": policy,
