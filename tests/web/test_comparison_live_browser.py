@@ -79,6 +79,9 @@ def test_a_team_creates_an_experiment_watches_it_rank_and_shares_it(
     expect(rs2).to_contain_text("2/2", timeout=180_000)
     expect(static).to_contain_text("2/2", timeout=60_000)
     expect(page.locator("#leaderboard[data-polling]")).to_have_count(0, timeout=15_000)
+    # The runs at the other budget finish too, seen through the polled runs table and budget table.
+    expect(page.locator("#runs [data-status=succeeded].badge")).to_have_text("8 succeeded", timeout=180_000)
+    expect(page.locator("#budget-table[data-polling]")).to_have_count(0, timeout=15_000)
     assert page.evaluate("window.notReloaded") is True
     assert set(experiment.runs.values_list("execution__status", flat=True)) == {RunStatus.SUCCEEDED}
     expect(rs2.locator(".verdict")).to_have_text("baseline")
