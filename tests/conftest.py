@@ -162,3 +162,13 @@ def finish_run(run, final: float, *, selection: float, training: float, curve: l
         )
         for epoch, accuracy in enumerate(curve, start=1)
     )
+
+
+# Final accuracy of seeds 0, 1, 2 by (strategy, budget); full data runs once, at r = 1.
+FINALS = {
+    ("rs2_without_replacement", 0.1): [0.80, 0.82, 0.81],
+    ("random_static", 0.1): [0.70, 0.74, 0.69],
+    ("rs2_without_replacement", 0.3): [0.86, 0.88, 0.87],
+    ("random_static", 0.3): [0.85, 0.89, 0.86],
+    ("full", 1.0): [0.90, 0.91, 0.92],
+}

@@ -12,16 +12,7 @@ from scipy import stats
 
 from backend.experiments.models import RunStatus
 from backend.experiments.services import experiment_create
-from tests.conftest import finish_run, set_execution
-
-# Seeds 0, 1, 2 of each (strategy, budget); full data runs at r = 1.
-FINALS = {
-    ("rs2_without_replacement", 0.1): [0.80, 0.82, 0.81],
-    ("random_static", 0.1): [0.70, 0.74, 0.69],
-    ("rs2_without_replacement", 0.3): [0.86, 0.88, 0.87],
-    ("random_static", 0.3): [0.85, 0.89, 0.86],
-    ("full", 1.0): [0.90, 0.91, 0.92],
-}
+from tests.conftest import FINALS, finish_run, set_execution
 
 
 @pytest.fixture

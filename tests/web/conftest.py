@@ -11,7 +11,7 @@ from django.test import Client
 
 from backend.experiments.models import RunStatus
 from backend.experiments.services import experiment_create
-from tests.conftest import PASSWORD, add_curve, finish_run, set_execution
+from tests.conftest import FINALS, PASSWORD, add_curve, finish_run, set_execution
 
 CHROMIUM = "/usr/bin/chromium"
 # The dashboard is the site root; a failed login stays on /accounts/login/.
@@ -67,16 +67,6 @@ def experiment(team, owner, dataset, builtin_policies):
     set_execution(runs[1], status=RunStatus.FAILED, error="CUDA out of memory\nTraceback (most recent call last): ...")
     set_execution(runs[2], status=RunStatus.RUNNING)
     return experiment
-
-
-# Final accuracy of seeds 0, 1, 2 by (strategy, budget); full data runs once, at r = 1.
-FINALS = {
-    ("rs2_without_replacement", 0.1): [0.80, 0.82, 0.81],
-    ("random_static", 0.1): [0.70, 0.74, 0.69],
-    ("rs2_without_replacement", 0.3): [0.86, 0.88, 0.87],
-    ("random_static", 0.3): [0.85, 0.89, 0.86],
-    ("full", 1.0): [0.90, 0.91, 0.92],
-}
 
 
 @pytest.fixture
@@ -150,3 +140,20 @@ def log_in(page):
         page.wait_for_url(DASHBOARD_URL)
 
     return submit
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path) -> Path:
+    """Where browser tests leave screenshots: $SAMPLEWISE_SCREENSHOT_DIR (var/screenshots under make test)."""
+    directory = Path(os.environ.get("SAMPLEWISE_SCREENSHOT_DIR") or tmp_path)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+@pytest.fixture
+def stranger(browser, live_server):
+    """A second browser context with no session: someone who only has a share link."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    yield context.new_page()
+    context.close()

@@ -10,8 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from backend.experiments.models import ACTIVE_RUN_STATUSES
-from tests.conftest import finish_run
-from tests.web.conftest import FINALS
+from tests.conftest import FINALS, finish_run
 
 pytestmark = pytest.mark.browser
 

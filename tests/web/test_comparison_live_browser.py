@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from pathlib import Path
 
 import pytest
@@ -21,22 +20,6 @@ from tests.workers import conftest as worker_fixtures
 pytestmark = [pytest.mark.browser, pytest.mark.worker]
 
 start_worker = worker_fixtures.start_worker
-
-
-@pytest.fixture
-def screenshot_dir(tmp_path) -> Path:
-    directory = Path(os.environ.get("SAMPLEWISE_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture
-def stranger(browser, live_server):
-    """A second browser context with no session: someone who only has the link."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
-    yield context.new_page()
-    context.close()
 
 
 def downloaded(page, selector: str) -> bytes:

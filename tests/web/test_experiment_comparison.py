@@ -13,8 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from backend.experiments.models import ACTIVE_RUN_STATUSES, Execution, RunStatus
-from tests.conftest import finish_run, set_execution
-from tests.web.conftest import FINALS
+from tests.conftest import FINALS, finish_run, set_execution
 
 
 def detail_url(experiment, **query):

@@ -3,9 +3,6 @@
 Screenshots go to $SAMPLEWISE_SCREENSHOT_DIR when it is set, else to pytest's tmp_path.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 
 from backend.policies.models import SamplingPolicy
@@ -14,13 +11,6 @@ from tests.conftest import make_user
 pytestmark = pytest.mark.browser
 
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture
-def screenshot_dir(tmp_path) -> Path:
-    directory = Path(os.environ.get("SAMPLEWISE_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
 
 
 @pytest.fixture

@@ -3,9 +3,6 @@
 Screenshots of the share and run pages go to $SAMPLEWISE_SCREENSHOT_DIR when it is set, else to pytest's tmp_path.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
@@ -14,22 +11,6 @@ from backend.experiments.models import RunStatus, ShareLink
 pytestmark = pytest.mark.browser
 
 PHONE = {"width": 390, "height": 844}
-
-
-@pytest.fixture
-def screenshot_dir(tmp_path) -> Path:
-    directory = Path(os.environ.get("SAMPLEWISE_SCREENSHOT_DIR") or tmp_path)
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-@pytest.fixture
-def stranger(browser, live_server):
-    """A second browser context with no session: someone who only has the link."""
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
 
 
 def assert_fits(page, name: str) -> None:
