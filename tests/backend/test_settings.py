@@ -94,3 +94,29 @@ def test_development_defaults_load_without_any_variable():
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "auto", "data"]
+
+
+def test_redis_keeps_an_unacknowledged_run_longer_than_the_longest_run():
+    # A message Redis hands out again before the run ends would start a second attempt beside the first.
+    result = run_with(
+        {"CELERY_BROKER_URL": "redis://127.0.0.1:6379/0", "SAMPLEWISE_RUN_TIME_LIMIT_SECONDS": "7200"},
+        "-c",
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.CELERY_BROKER_TRANSPORT_OPTIONS['visibility_timeout'])",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == 7200 + 3600
+
+
+def test_sessions_idle_in_a_transaction_end_after_the_heartbeat_timeout():
+    result = run_with(
+        {"SAMPLEWISE_HEARTBEAT_SECONDS": "5", "SAMPLEWISE_HEARTBEAT_TIMEOUT_SECONDS": "45"},
+        "-c",
+        "import django; django.setup(); from django.db import connection; "
+        "cursor = connection.cursor(); cursor.execute('SHOW idle_in_transaction_session_timeout'); "
+        "print(cursor.fetchone()[0])",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "45s"
