@@ -345,6 +345,14 @@ def test_a_worker_retries_a_dataset_fetch_until_the_web_app_answers(
             message=f"a failed fetch; log:\n{worker.log()}",
         )
         assert status_of(execution) == RunStatus.RUNNING
+        # The heartbeat runs from the claim on, so a slow fetch does not look like a dead worker.
+        beat = Execution.objects.get(pk=execution.pk).heartbeat_at
+        wait_for(
+            lambda: Execution.objects.get(pk=execution.pk).heartbeat_at > beat,
+            timeout=15,
+            message="a heartbeat while the dataset cannot be fetched",
+        )
+        assert executions_reap(timeout_seconds=5).requeued == []
         proxy.restore()
 
         wait_for(
