@@ -1,4 +1,9 @@
-"""Model registry: architectures a recipe can name, and their builders."""
+"""Model registry: architectures a recipe can name, and their builders.
+
+Every model ends in one linear layer, ``classifier``, over penultimate-layer
+features: ``forward(x) == classifier(features(x)) * logit_scale``. Strategies
+read those features (embeddings) and the layer (last-layer gradients).
+"""
 
 from __future__ import annotations
 
@@ -14,19 +19,24 @@ __all__ = ["MODELS", "ModelSpec", "build_model", "get_model_spec"]
 
 
 class MLP(nn.Module):
+    logit_scale = 1.0
+
     def __init__(self, input_size: int, num_classes: int, hidden: int = 256):
         super().__init__()
-        self.layers = nn.Sequential(
+        self.body = nn.Sequential(
             nn.Flatten(),
             nn.Linear(input_size, hidden),
             nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden),
             nn.ReLU(inplace=True),
-            nn.Linear(hidden, num_classes),
         )
+        self.classifier = nn.Linear(hidden, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.body(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.layers(x)
+        return self.classifier(self.features(x))
 
 
 class CNN1d(nn.Module):
@@ -36,6 +46,8 @@ class CNN1d(nn.Module):
     MNIST-1D, where a digit's template sits at a random offset but its shape is
     read left to right.
     """
+
+    logit_scale = 1.0
 
     def __init__(self, length: int, num_classes: int, widths: tuple[int, ...] = (32, 64, 128)):
         super().__init__()
@@ -50,11 +62,14 @@ class CNN1d(nn.Module):
             ]
             channels = width
             length = (length + 1) // 2
-        self.features = nn.Sequential(*layers)
+        self.convolutions = nn.Sequential(*layers)
         self.classifier = nn.Linear(channels * length, num_classes)
 
+    def features(self, x: Tensor) -> Tensor:
+        return self.convolutions(x.unsqueeze(1)).flatten(1)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.features(x.unsqueeze(1)).flatten(1))
+        return self.classifier(self.features(x))
 
 
 class ConvGroup(nn.Module):
@@ -107,9 +122,11 @@ class SmallCNN(nn.Module):
         # logits keeps the initial softmax soft, as fast CIFAR-10 trainers do.
         self.logit_scale = 1 / 8
 
+    def features(self, x: Tensor) -> Tensor:
+        return self.pool(self.groups(x)).flatten(1)
+
     def forward(self, x: Tensor) -> Tensor:
-        features = self.pool(self.groups(x)).flatten(1)
-        return self.classifier(features) * self.logit_scale
+        return self.classifier(self.features(x)) * self.logit_scale
 
 
 class BasicBlock(nn.Module):
@@ -136,6 +153,8 @@ class BasicBlock(nn.Module):
 class ResNet18(nn.Module):
     """ResNet-18 for 32×32 inputs: a 3×3 stem and no max-pool, as in the RS2 paper's CIFAR-10 runs."""
 
+    logit_scale = 1.0
+
     def __init__(self, channels: int, num_classes: int):
         super().__init__()
         self.stem = nn.Sequential(
@@ -152,8 +171,11 @@ class ResNet18(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(512, num_classes)
 
+    def features(self, x: Tensor) -> Tensor:
+        return self.pool(self.stages(self.stem(x))).flatten(1)
+
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.pool(self.stages(self.stem(x))).flatten(1))
+        return self.classifier(self.features(x))
 
 
 def _image_shape(key: str, input_shape: tuple[int, ...]) -> tuple[int, int, int]:

@@ -43,6 +43,7 @@ from workers.engine.errors import ConfigError
 from workers.engine.models import build_model, get_model_spec
 from workers.engine.recipe import resolve_recipe
 from workers.engine.strategies import (
+    ModelOutputs,
     ProxyRun,
     Sampler,
     SelectionContext,
@@ -241,6 +242,10 @@ class DeviceData:
             x = random_translate(x, recipe["augment_translate"], generator)
         return self._finish(x)
 
+    def train_inputs(self, indices: Tensor) -> Tensor:
+        """Training examples as the model reads them, without augmentation (for scoring)."""
+        return self._finish(self._prepare(self.x_train[indices]))
+
     def test_batches(self, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
         for start in range(0, len(self.y_test), batch_size):
             x = self._finish(self._prepare(self.x_test[start : start + batch_size]))
@@ -335,6 +340,7 @@ class Trainer:
         *,
         callbacks: Callbacks,
         evaluate: bool = True,
+        track_forgetting: bool = False,
     ):
         self.run = run
         self.recipe = run.recipe
@@ -376,6 +382,12 @@ class Trainer:
         self.loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         self.loss_count = 0
         self.timer = PhaseTimer(self.device)
+        # Forgetting events (Toneva et al., 2019), kept on the device for proxies that need them.
+        self.track_forgetting = track_forgetting
+        if track_forgetting:
+            self.last_correct = torch.zeros(data.train_size, dtype=torch.bool, device=self.device)
+            self.ever_learned = torch.zeros(data.train_size, dtype=torch.bool, device=self.device)
+            self.forgetting_counts = torch.zeros(data.train_size, dtype=torch.int64, device=self.device)
 
     def _set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
@@ -460,6 +472,9 @@ class Trainer:
             device=self.device,
             read_losses=lambda: self.seen_losses.cpu().numpy(),
             train_proxy=self.train_proxy,
+            infer=self.infer,
+            num_classes=self.data.num_classes,
+            train_inputs=self.data.train_inputs,
         )
         selection = self.sampler.select(context)
         self.model.train()
@@ -514,6 +529,11 @@ class Trainer:
         # Bookkeeping stays on the device: no host sync inside the loop.
         per_sample = per_sample.detach()
         self.seen_losses[batch] = per_sample
+        if self.track_forgetting:
+            correct = logits.detach().argmax(dim=1) == targets
+            self.forgetting_counts[batch] += (self.last_correct[batch] & ~correct).long()
+            self.ever_learned[batch] |= correct
+            self.last_correct[batch] = correct
         self.loss_sum += per_sample.sum()
         self.loss_count += len(batch)
         self.progress.samples_trained += len(batch)
@@ -522,6 +542,7 @@ class Trainer:
         self,
         *,
         rounds: int,
+        seed: int | None = None,
         budget: float = 1.0,
         model: str | None = None,
         strategy: str = "full",
@@ -529,9 +550,11 @@ class Trainer:
     ) -> ProxyRun:
         """Train a separate model on this run's data through the same engine (for scoring strategies).
 
-        It is called from inside selection, so its time lands in selection seconds.
+        ``rounds=0`` returns the model as initialised from ``seed`` (the run's
+        seed by default), untrained. It is called from inside selection, so its
+        time lands in selection seconds.
         """
-        recipe = dict(self.recipe, rounds=rounds, eval_every=rounds)
+        recipe = dict(self.recipe, rounds=max(rounds, 1), eval_every=max(rounds, 1))
         config = check_run_config(
             {
                 "model": model or self.run.model,
@@ -539,12 +562,43 @@ class Trainer:
                 "strategy": strategy,
                 "params": dict(params or {}),
                 "budget": budget,
-                "seed": self.run.seed,
+                "seed": self.run.seed if seed is None else seed,
             }
         )
-        proxy = Trainer(config, self.data, callbacks=_StopOnly(self.callbacks), evaluate=False)
-        result = proxy.fit()
-        return ProxyRun(model=proxy.model, losses=proxy.seen_losses.cpu().numpy(), result=result)
+        proxy = Trainer(config, self.data, callbacks=_StopOnly(self.callbacks), evaluate=False, track_forgetting=True)
+        result = proxy.fit() if rounds > 0 else None
+        return ProxyRun(
+            model=proxy.model,
+            losses=proxy.seen_losses.cpu().numpy(),
+            result=result,
+            forgetting_counts=proxy.forgetting_counts.cpu().numpy(),
+            ever_learned=proxy.ever_learned.cpu().numpy(),
+        )
+
+    @torch.no_grad()
+    def infer(self, model: nn.Module, batch_size: int | None = None) -> ModelOutputs:
+        """``model``'s logits and penultimate features on every training example, in eval mode, unaugmented.
+
+        No-grad rather than inference mode, so strategies may still take gradients through the outputs.
+        """
+        was_training = model.training
+        model.eval()
+        batch_size = batch_size or (2048 if self.cuda else 500)
+        logits, embeddings = [], []
+        for start in range(0, self.data.train_size, batch_size):
+            indices = torch.arange(start, min(start + batch_size, self.data.train_size), device=self.device)
+            with self._autocast():
+                features = model.features(self.data.train_inputs(indices))
+            features = features.float()
+            embeddings.append(features)
+            logits.append(model.classifier(features) * model.logit_scale)
+        model.train(was_training)
+        return ModelOutputs(
+            logits=torch.cat(logits),
+            embeddings=torch.cat(embeddings),
+            logit_scale=float(model.logit_scale),
+            has_bias=model.classifier.bias is not None,
+        )
 
     # -----------------------------------------------------------------------
     # Evaluation

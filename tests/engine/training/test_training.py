@@ -15,11 +15,11 @@ from workers.engine.errors import ConfigError
 from workers.engine.strategies import (
     DYNAMIC,
     STRATEGIES,
-    RS2WithoutReplacementSampler,
     Sampler,
     Selection,
     Strategy,
 )
+from workers.engine.strategies.controls import RS2WithoutReplacementSampler
 from workers.engine.training import Callbacks, DeviceData, Trainer, check_run_config, train_run
 
 TIMING_KEYS = ("wall_clock_seconds", "evaluation_seconds")
@@ -303,7 +303,7 @@ class RecordingSampler(Sampler):
 @pytest.fixture
 def recording_strategy(monkeypatch):
     RecordingSampler.seen = []
-    strategy = Strategy("recording", DYNAMIC, "Recording", "Test strategy.", sampler=RecordingSampler)
+    strategy = Strategy("recording", DYNAMIC, "Recording", "Test strategy.", sampler=f"{__name__}:RecordingSampler")
     monkeypatch.setitem(STRATEGIES, "recording", strategy)
     return strategy
 

@@ -1,0 +1,98 @@
+"""The registry: every strategy the product offers, by family, in one place.
+
+A reader finds each method's sampler in the module of its family:
+``controls`` (full data and random subsets), ``scores`` (a per-example score
+from a proxy model, then a rule over it), ``geometry`` (a search over
+embeddings or gradients), with the shared machinery in ``proxy``, ``rules``
+and ``greedy``. Samplers are named by path so that reading the registry,
+as the web app does, never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from workers.engine.errors import ConfigError
+from workers.engine.params import Param, resolve
+from workers.engine.strategies.base import DYNAMIC, STATIC, Sampler, Strategy
+
+CONTROLS = "workers.engine.strategies.controls"
+SCORES = "workers.engine.strategies.scores"
+GEOMETRY = "workers.engine.strategies.geometry"
+
+CLASS_BALANCED = Param("class_balanced", "bool", False, "Draw the same share of every class.")
+
+CONTROL_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "full",
+        STATIC,
+        "Full data",
+        "Train on the whole training set every round; the budget does not apply.",
+        uses_budget=False,
+        sampler=CONTROLS + ":FullSampler",
+    ),
+    Strategy(
+        "full_short",
+        STATIC,
+        "Full data, fewer rounds",
+        "Train on the whole training set for budget × rounds rounds.",
+        sampler=CONTROLS + ":FullShortSampler",
+    ),
+    Strategy(
+        "random_static",
+        STATIC,
+        "Random static subset",
+        "One random subset of r·N examples chosen before training and reused every round.",
+        params=(CLASS_BALANCED,),
+        sampler=CONTROLS + ":RandomStaticSampler",
+    ),
+    Strategy(
+        "rs2_without_replacement",
+        DYNAMIC,
+        "RS2 without replacement",
+        "Walk a shuffled permutation in chunks of r·N; reshuffle when it is exhausted.",
+        sampler=CONTROLS + ":RS2WithoutReplacementSampler",
+    ),
+    Strategy(
+        "rs2_with_replacement",
+        DYNAMIC,
+        "RS2 with replacement",
+        "A fresh independent random subset of r·N examples every round.",
+        params=(CLASS_BALANCED,),
+        sampler=CONTROLS + ":RS2WithReplacementSampler",
+    ),
+)
+
+# Score-based methods: a proxy model scores every example, a rule keeps r·N of them.
+SCORE_STRATEGIES: tuple[Strategy, ...] = ()
+
+# Geometry and gradients: a search over embeddings or gradient embeddings picks r·N examples.
+GEOMETRY_STRATEGIES: tuple[Strategy, ...] = ()
+
+STRATEGIES: dict[str, Strategy] = {
+    strategy.key: strategy for strategy in (*CONTROL_STRATEGIES, *SCORE_STRATEGIES, *GEOMETRY_STRATEGIES)
+}
+
+
+def get_strategy(key: str, *, field: str = "strategy") -> Strategy:
+    if not isinstance(key, str) or key not in STRATEGIES:
+        known = ", ".join(sorted(STRATEGIES))
+        raise ConfigError(field, f"unknown strategy {key!r}; known strategies: {known}")
+    return STRATEGIES[key]
+
+
+def resolve_strategy_params(key: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Validate a strategy's parameters and fill defaults; errors name ``params.<field>``."""
+    return resolve(get_strategy(key).params, params, prefix="params")
+
+
+def make_sampler(key: str, params: Mapping[str, Any], *, budget: float, labels: np.ndarray) -> Sampler:
+    """The sampler of strategy ``key`` for one run over a training set with these ``labels``."""
+    strategy = get_strategy(key)
+    resolved = resolve_strategy_params(key, params)
+    # A strategy the budget does not apply to always runs at r = 1.
+    effective_budget = float(budget) if strategy.uses_budget else 1.0
+    return strategy.sampler_class()(resolved, num_samples=len(labels), budget=effective_budget, labels=labels)
