@@ -10,7 +10,8 @@ From a trained (or freshly initialised) proxy come per-example outputs on the
 unaugmented training set: logits, softmax probabilities, penultimate-layer
 embeddings, and last-layer gradient embeddings, the gradient of the
 cross-entropy loss with respect to the final linear layer, in closed form
-``(p − y) ⊗ [h, 1] · logit_scale`` (Ash et al., 2020; as in DeepCore).
+``(p − y) ⊗ [h, 1] · logit_scale`` (Ash et al., 2020; as in DeepCore). The proxy's parameters are declared
+with the strategies, by ``registry.proxy_params``.
 """
 
 from __future__ import annotations
@@ -23,39 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from workers.engine.model_specs import MODELS
-from workers.engine.params import Param
 from workers.engine.strategies.base import ModelOutputs, ProxyRun, SelectionContext
-
-
-def proxy_params(rounds: int = 10, repeats: int = 1) -> tuple[Param, ...]:
-    """The proxy's parameters, with per-strategy defaults (a paper may score at initialisation or late)."""
-    return (
-        Param(
-            "proxy_rounds",
-            "int",
-            rounds,
-            "Rounds the proxy model trains on all the data before scoring (0: score at initialisation).",
-            minimum=0,
-            maximum=1000,
-        ),
-        Param(
-            "proxy_repeats",
-            "int",
-            repeats,
-            "Proxies trained from different initialisations; their scores are averaged.",
-            minimum=1,
-            maximum=20,
-        ),
-        Param(
-            "proxy_model",
-            "choice",
-            None,
-            "Architecture of the proxy (default: the run's model).",
-            choices=tuple(MODELS),
-            nullable=True,
-        ),
-    )
 
 
 def train_proxies(context: SelectionContext, params: Mapping[str, Any]) -> list[ProxyRun]:

@@ -3,7 +3,8 @@
 A reader finds each method's sampler in the module of its family:
 ``controls`` (full data and random subsets), ``scores`` (a per-example score
 from a proxy model, then a rule over it), ``geometry`` (a search over
-embeddings or gradients), with the shared machinery in ``proxy``, ``rules``
+embeddings or gradient embeddings), ``gradients`` (subsets whose gradients
+match the full data's), with the shared machinery in ``proxy``, ``rules``
 and ``greedy``. Samplers are named by path so that reading the registry,
 as the web app does, never imports torch.
 """
@@ -16,14 +17,47 @@ from typing import Any
 import numpy as np
 
 from workers.engine.errors import ConfigError
+from workers.engine.model_specs import MODELS
 from workers.engine.params import Param, resolve
 from workers.engine.strategies.base import DYNAMIC, STATIC, Sampler, Strategy
 
 CONTROLS = "workers.engine.strategies.controls"
 SCORES = "workers.engine.strategies.scores"
 GEOMETRY = "workers.engine.strategies.geometry"
+GRADIENTS = "workers.engine.strategies.gradients"
 
 CLASS_BALANCED = Param("class_balanced", "bool", False, "Draw the same share of every class.")
+
+
+def proxy_params(rounds: int = 10, repeats: int = 1) -> tuple[Param, ...]:
+    """The proxy's parameters, with per-strategy defaults (a paper may score at initialisation or late)."""
+    return (
+        Param(
+            "proxy_rounds",
+            "int",
+            rounds,
+            "Rounds the proxy model trains on all the data before scoring (0: score at initialisation).",
+            minimum=0,
+            maximum=1000,
+        ),
+        Param(
+            "proxy_repeats",
+            "int",
+            repeats,
+            "Proxies trained from different initialisations; their scores are averaged.",
+            minimum=1,
+            maximum=20,
+        ),
+        Param(
+            "proxy_model",
+            "choice",
+            None,
+            "Architecture of the proxy (default: the run's model).",
+            choices=tuple(MODELS),
+            nullable=True,
+        ),
+    )
+
 
 CONTROL_STRATEGIES: tuple[Strategy, ...] = (
     Strategy(
@@ -72,8 +106,13 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = ()
 # Geometry and gradients: a search over embeddings or gradient embeddings picks r·N examples.
 GEOMETRY_STRATEGIES: tuple[Strategy, ...] = ()
 
+# Gradient matching: weighted or validation-driven subsets whose gradients stand in for the full data's.
+GRADIENT_STRATEGIES: tuple[Strategy, ...] = ()
+
 STRATEGIES: dict[str, Strategy] = {
-    strategy.key: strategy for strategy in (*CONTROL_STRATEGIES, *SCORE_STRATEGIES, *GEOMETRY_STRATEGIES)
+    strategy.key: strategy
+    for family in (CONTROL_STRATEGIES, SCORE_STRATEGIES, GEOMETRY_STRATEGIES, GRADIENT_STRATEGIES)
+    for strategy in family
 }
 
 
