@@ -44,7 +44,9 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def policy_table(records: Sequence[dict[str, Any]], budgets: Sequence[float]) -> tuple[list[str], list[list[str]]]:
+def policy_table(
+    records: Sequence[dict[str, Any]], budgets: Sequence[float], policies: Sequence[str] = POLICIES
+) -> tuple[list[str], list[list[str]]]:
     """One row per (budget, policy): accuracy and time-to-target over seeds, and side-by-side ratios.
 
     Ratios are taken within one run of the script: accuracy minus RS2 without
@@ -73,7 +75,7 @@ def policy_table(records: Sequence[dict[str, Any]], budgets: Sequence[float]) ->
     rows = []
     for budget in budgets:
         rs2 = by_cell.get(("rs2_without_replacement", budget), {})
-        for policy in POLICIES:
+        for policy in policies:
             cell_budget = 1.0 if policy == "full" else budget
             results = by_cell.get((policy, cell_budget))
             if not results:

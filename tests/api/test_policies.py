@@ -106,7 +106,7 @@ def test_a_viewer_cannot_create_policies(team, as_role):
 @pytest.mark.parametrize(
     "payload, field",
     [
-        ({"strategy": "glister"}, "strategy"),
+        ({"strategy": "no_such_strategy"}, "strategy"),
         ({"strategy": "random_static", "params": {"class_balanced": "yes"}}, "params.class_balanced"),
         ({"strategy": "random_static", "params": {"fraction": 0.5}}, "params.fraction"),
         ({"strategy": "random_static", "params": [1, 2]}, "params"),
@@ -122,6 +122,33 @@ def test_bad_policy_payloads_name_the_field_and_store_nothing(payload, field, te
 
     assert response.status_code == 400
     assert field in response.json()
+    assert SamplingPolicy.objects.count() == before
+
+
+def out_of_range_params():
+    """For every declared parameter of every strategy, one value its schema refuses."""
+    for strategy in STRATEGIES.values():
+        for param in strategy.params:
+            if param.maximum is not None:
+                yield strategy.key, param.name, param.maximum + 1
+            if param.minimum is not None:
+                yield strategy.key, param.name, param.minimum - 1
+            if param.choices:
+                yield strategy.key, param.name, "no-such-choice"
+            if param.type == "bool":
+                yield strategy.key, param.name, 1
+
+
+@pytest.mark.parametrize("strategy, name, value", list(out_of_range_params()))
+def test_every_out_of_range_strategy_parameter_is_a_400_naming_it(strategy, name, value, team, as_role):
+    before = SamplingPolicy.objects.count()
+
+    response = as_role("editor").post(
+        LIST_URL, {"team": team.pk, "name": "New", "strategy": strategy, "params": {name: value}}, format="json"
+    )
+
+    assert response.status_code == 400
+    assert f"params.{name}" in response.json()
     assert SamplingPolicy.objects.count() == before
 
 

@@ -53,7 +53,7 @@ from workers.engine.strategies import (
 )
 from workers.engine.timing import LearningRateSchedule, PhaseTimer
 
-CHECKPOINT_FORMAT = 2
+CHECKPOINT_FORMAT = 3
 CONFIG_KEYS = ("model", "recipe", "strategy", "params", "budget", "seed")
 # Keys the backend adds to a run's config that do not change how it trains.
 IGNORED_CONFIG_KEYS = ("dataset_sha256",)

@@ -13,7 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
-ENGINE_VERSION = "0.4.0"
+ENGINE_VERSION = "0.5.0"
 
 _ROOT = Path(__file__).resolve().parents[2]
 
