@@ -9,6 +9,8 @@ import pytest
 import torch
 from torch import nn
 
+from tests.engine.strategies.conftest import trainer
+from tests.engine.training.conftest import blobs
 from workers.engine.errors import ConfigError
 from workers.engine.strategies import (
     STRATEGIES,
@@ -127,22 +129,52 @@ def test_full_ignores_the_budget_and_full_short_trains_fewer_rounds():
     assert short.planned_rounds(7) == 1
 
 
+def trained_context(round_index: int, run, rng: np.random.Generator, *, proxies: bool = True) -> SelectionContext:
+    """The context a real run gives its sampler; without ``proxies``, training one fails the test."""
+
+    def no_proxy(**_):
+        raise AssertionError("a restored sampler trained a proxy again")
+
+    return SelectionContext(
+        round_index=round_index,
+        num_samples=run.data.train_size,
+        budget=run.run.budget,
+        labels=run.data.labels,
+        rng=rng,
+        model=run.model,
+        device=run.device,
+        read_losses=lambda: run.seen_losses.cpu().numpy(),
+        train_proxy=run.train_proxy if proxies else no_proxy,
+        infer=run.infer,
+        num_classes=run.data.num_classes,
+        train_inputs=run.data.train_inputs,
+    )
+
+
 @pytest.mark.parametrize("key", sorted(STRATEGIES))
 def test_sampler_state_round_trips_mid_run(key):
-    """A sampler restored from its state continues exactly as the original."""
-    labels = np.arange(90) % 3
-    params = {"class_balanced": True} if any(p.name == "class_balanced" for p in STRATEGIES[key].params) else {}
+    """A sampler restored from its state continues exactly as the original, without selecting again."""
+    run = trainer(blobs(train_size=90, num_classes=3), recipe={"rounds": 1})
+    labels = run.data.labels
+    declared = {param.name for param in STRATEGIES[key].params}
+    params = {"class_balanced": True} if "class_balanced" in declared else {}
+    if "proxy_rounds" in declared:
+        params["proxy_rounds"] = 1
     original = make_sampler(key, params, budget=0.4, labels=labels)
     rng = np.random.default_rng(3)
     for index in range(2):
-        original.select(context(index, labels, rng))
+        original.select(trained_context(index, run, rng))
     restored = make_sampler(key, params, budget=0.4, labels=labels)
     restored.load_state_dict(original.state_dict())
     rng_copy = np.random.default_rng()
     rng_copy.bit_generator.state = rng.bit_generator.state
     for index in range(2, 6):
-        expected = original.select(context(index, labels, rng)).indices
-        assert np.array_equal(restored.select(context(index, labels, rng_copy)).indices, expected)
+        expected = original.select(trained_context(index, run, rng))
+        again = restored.select(trained_context(index, run, rng_copy, proxies=False))
+        assert np.array_equal(again.indices, expected.indices)
+        assert (again.weights is None) == (expected.weights is None)
+        if expected.weights is not None:
+            assert np.array_equal(again.weights, expected.weights)
 
 
 def test_unknown_strategy_parameter_is_rejected_by_name():
