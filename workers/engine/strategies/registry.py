@@ -104,7 +104,69 @@ CONTROL_STRATEGIES: tuple[Strategy, ...] = (
 SCORE_STRATEGIES: tuple[Strategy, ...] = ()
 
 # Geometry and gradients: a search over embeddings or gradient embeddings picks r·N examples.
-GEOMETRY_STRATEGIES: tuple[Strategy, ...] = ()
+GEOMETRY_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "kcenter_greedy",
+        STATIC,
+        "k-center greedy",
+        "Farthest-point core-set over a proxy's penultimate embeddings (Sener & Savarese, 2018).",
+        params=(CLASS_BALANCED, *proxy_params()),
+        sampler=GEOMETRY + ":KCenterGreedySampler",
+    ),
+    Strategy(
+        "contextual_diversity",
+        STATIC,
+        "Contextual diversity",
+        "k-center greedy under the symmetric KL divergence of a proxy's predictions (Agarwal et al., 2020).",
+        params=(
+            Param("class_balanced", "bool", True, "Draw the same share of every class (on, as DeepCore)."),
+            *proxy_params(),
+        ),
+        sampler=GEOMETRY + ":ContextualDiversitySampler",
+    ),
+    Strategy(
+        "herding",
+        STATIC,
+        "Herding",
+        "Greedily match the mean of a proxy's embeddings with the chosen subset's (Welling, 2009).",
+        params=(CLASS_BALANCED, *proxy_params()),
+        sampler=GEOMETRY + ":HerdingSampler",
+    ),
+    Strategy(
+        "submodular",
+        STATIC,
+        "Submodular coreset",
+        "Greedy facility location, graph cut or log-determinant of gradient embeddings, per class (Iyer et al., 2021).",
+        params=(
+            Param(
+                "function",
+                "choice",
+                "facility_location",
+                "Submodular function maximised over the cosine similarity of last-layer gradients.",
+                choices=("facility_location", "graph_cut", "log_determinant"),
+            ),
+            Param(
+                "epsilon",
+                "float",
+                0.01,
+                "Facility location's stochastic greedy ε (0: exact greedy, classes of at most 10,000 examples).",
+                minimum=0.0,
+                maximum=0.5,
+            ),
+            Param(
+                "lam",
+                "float",
+                1.0,
+                "Graph cut's λ, the weight of coverage against redundancy (monotone from 2).",
+                minimum=0.0,
+                maximum=100.0,
+                exclusive_minimum=True,
+            ),
+            *proxy_params(),
+        ),
+        sampler=GEOMETRY + ":SubmodularSampler",
+    ),
+)
 
 # Gradient matching: weighted or validation-driven subsets whose gradients stand in for the full data's.
 GRADIENT_STRATEGIES: tuple[Strategy, ...] = ()
