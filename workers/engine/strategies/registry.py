@@ -101,7 +101,183 @@ CONTROL_STRATEGIES: tuple[Strategy, ...] = (
 )
 
 # Score-based methods: a proxy model scores every example, a rule keeps r·N of them.
-SCORE_STRATEGIES: tuple[Strategy, ...] = ()
+OFFSET = Param(
+    "offset",
+    "float",
+    0.0,
+    "Fraction of the very hardest examples dropped before keeping the hardest.",
+    minimum=0.0,
+    maximum=0.9,
+)
+KEEP_END = Param(
+    "keep",
+    "choice",
+    "hard",
+    "Keep the examples farthest from their prototype (hard) or nearest to it (easy).",
+    choices=("hard", "easy"),
+)
+
+SCORE_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "el2n",
+        STATIC,
+        "EL2N",
+        "Keep the examples whose early-training error vector ‖softmax − onehot‖ is largest.",
+        params=(*proxy_params(rounds=10, repeats=1), OFFSET, CLASS_BALANCED),
+        sampler=SCORES + ":EL2NSampler",
+    ),
+    Strategy(
+        "grand",
+        STATIC,
+        "GraNd",
+        "Keep the examples whose loss-gradient norm, averaged over initialisations, is largest.",
+        params=(
+            *proxy_params(rounds=0, repeats=3),
+            Param(
+                "gradient",
+                "choice",
+                "all",
+                "Gradient over all parameters (the paper) or the last layer only (cheaper, as in DeepCore).",
+                choices=("all", "last_layer"),
+            ),
+            OFFSET,
+            CLASS_BALANCED,
+        ),
+        sampler=SCORES + ":GraNdSampler",
+    ),
+    Strategy(
+        "forgetting",
+        STATIC,
+        "Forgetting events",
+        "Keep the examples a proxy forgets most often during training; never-learned ones first.",
+        params=(*proxy_params(rounds=10, repeats=1), CLASS_BALANCED),
+        sampler=SCORES + ":ForgettingSampler",
+    ),
+    Strategy(
+        "uncertainty",
+        STATIC,
+        "Uncertainty (selection via proxy)",
+        "Keep the examples a proxy is least certain about.",
+        params=(
+            *proxy_params(rounds=10, repeats=1),
+            Param(
+                "score",
+                "choice",
+                "least_confidence",
+                "Uncertainty measure of the proxy's predicted distribution.",
+                choices=("least_confidence", "entropy", "margin"),
+            ),
+            CLASS_BALANCED,
+        ),
+        sampler=SCORES + ":UncertaintySampler",
+    ),
+    Strategy(
+        "deepfool",
+        STATIC,
+        "DeepFool margin",
+        "Keep the examples whose minimal adversarial perturbation is smallest (closest to the boundary).",
+        params=(
+            *proxy_params(rounds=10, repeats=1),
+            Param(
+                "max_iterations",
+                "int",
+                50,
+                "DeepFool steps at most per example.",
+                minimum=1,
+                maximum=1000,
+            ),
+            Param(
+                "overshoot",
+                "float",
+                0.02,
+                "Relative overshoot of each DeepFool step past the linearised boundary.",
+                minimum=0.0,
+                maximum=1.0,
+            ),
+            CLASS_BALANCED,
+        ),
+        sampler=SCORES + ":DeepFoolSampler",
+    ),
+    Strategy(
+        "cal",
+        STATIC,
+        "Contrastive active learning (CAL)",
+        "Keep the examples whose predictions differ most from their nearest neighbours' in embedding space.",
+        params=(
+            *proxy_params(rounds=10, repeats=1),
+            Param("neighbors", "int", 10, "Nearest neighbours compared with each example.", minimum=1, maximum=100),
+            CLASS_BALANCED,
+        ),
+        sampler=SCORES + ":CALSampler",
+    ),
+    Strategy(
+        "supervised_prototypes",
+        STATIC,
+        "Supervised prototypes",
+        "Keep the examples farthest from (or nearest to) their class centroid in embedding space.",
+        params=(*proxy_params(rounds=10, repeats=1), KEEP_END, CLASS_BALANCED),
+        sampler=SCORES + ":SupervisedPrototypesSampler",
+    ),
+    Strategy(
+        "self_supervised_prototypes",
+        STATIC,
+        "Self-supervised prototypes",
+        "Keep the examples farthest from (or nearest to) their k-means centroid in embedding space.",
+        params=(
+            *proxy_params(rounds=10, repeats=1),
+            Param(
+                "clusters",
+                "int",
+                None,
+                "k-means centroids (default: the number of classes).",
+                minimum=1,
+                maximum=10000,
+                nullable=True,
+            ),
+            KEEP_END,
+            CLASS_BALANCED,
+        ),
+        sampler=SCORES + ":SelfSupervisedPrototypesSampler",
+    ),
+    Strategy(
+        "moderate",
+        STATIC,
+        "Moderate coreset",
+        "Keep the examples at a moderate distance from their class's median embedding.",
+        params=(
+            *proxy_params(rounds=10, repeats=1),
+            Param("class_balanced", "bool", True, "Take the band within every class, by its share."),
+        ),
+        sampler=SCORES + ":ModerateSampler",
+    ),
+    Strategy(
+        "ccs",
+        STATIC,
+        "Coverage-centric coreset (CCS)",
+        "Drop the hardest examples, then sample evenly over strata of a difficulty score.",
+        params=(
+            *proxy_params(rounds=10, repeats=1),
+            Param(
+                "score",
+                "choice",
+                "el2n",
+                "Difficulty score the strata are cut over.",
+                choices=("el2n", "forgetting"),
+            ),
+            Param(
+                "hard_cutoff",
+                "float",
+                0.1,
+                "Fraction of the hardest examples dropped before stratifying.",
+                minimum=0.0,
+                maximum=0.9,
+            ),
+            Param("strata", "int", 50, "Equal-width score bins the budget is spread over.", minimum=1, maximum=1000),
+            CLASS_BALANCED,
+        ),
+        sampler=SCORES + ":CCSSampler",
+    ),
+)
 
 # Geometry and gradients: a search over embeddings or gradient embeddings picks r·N examples.
 GEOMETRY_STRATEGIES: tuple[Strategy, ...] = (
