@@ -19,7 +19,7 @@ import numpy as np
 from workers.engine.errors import ConfigError
 from workers.engine.model_specs import MODELS
 from workers.engine.params import Param, resolve
-from workers.engine.strategies.base import DYNAMIC, STATIC, Sampler, Strategy
+from workers.engine.strategies.base import DYNAMIC, STATIC, WEIGHTED, Sampler, Strategy
 
 CONTROLS = "workers.engine.strategies.controls"
 SCORES = "workers.engine.strategies.scores"
@@ -345,7 +345,83 @@ GEOMETRY_STRATEGIES: tuple[Strategy, ...] = (
 )
 
 # Gradient matching: weighted or validation-driven subsets whose gradients stand in for the full data's.
-GRADIENT_STRATEGIES: tuple[Strategy, ...] = ()
+GRADIENT_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "craig",
+        WEIGHTED,
+        "CRAIG",
+        "Per-class facility location over gradient distances, weighted by cluster sizes (Mirzasoleiman et al., 2020).",
+        params=(
+            Param(
+                "epsilon",
+                "float",
+                0.01,
+                "Stochastic greedy ε of the facility location search (0: exact greedy, classes of at most 10,000).",
+                minimum=0.0,
+                maximum=0.5,
+            ),
+            *proxy_params(),
+        ),
+        sampler=GRADIENTS + ":CraigSampler",
+    ),
+    Strategy(
+        "gradmatch",
+        WEIGHTED,
+        "GRAD-MATCH",
+        "Non-negative OMP: a weighted subset whose gradient sum matches the data's (Killamsetty et al., 2021).",
+        params=(
+            Param("class_balanced", "bool", True, "Match every class's gradient on its own quota (on, as DeepCore)."),
+            Param(
+                "lam",
+                "float",
+                0.5,
+                "L2 regulariser of the matching weights.",
+                minimum=0.0,
+                maximum=100.0,
+                exclusive_minimum=True,
+            ),
+            *proxy_params(),
+        ),
+        sampler=GRADIENTS + ":GradMatchSampler",
+    ),
+    Strategy(
+        "glister",
+        STATIC,
+        "GLISTER",
+        "Greedily raise a held-out validation likelihood after one step on the subset (Killamsetty et al., 2021).",
+        params=(
+            Param("class_balanced", "bool", True, "Run the greedy per class on its quota (on, as DeepCore)."),
+            Param(
+                "validation_fraction",
+                "float",
+                0.1,
+                "Share of the training set held out, per class, as the validation set (never selected).",
+                minimum=0.0,
+                maximum=0.5,
+                exclusive_minimum=True,
+            ),
+            Param(
+                "eta",
+                "float",
+                0.1,
+                "Step size of the one-step Taylor approximation (DeepCore: the training learning rate).",
+                minimum=0.0,
+                maximum=10.0,
+                exclusive_minimum=True,
+            ),
+            Param(
+                "epsilon",
+                "float",
+                0.0,
+                "Stochastic greedy ε (0: score every candidate at every step).",
+                minimum=0.0,
+                maximum=0.5,
+            ),
+            *proxy_params(),
+        ),
+        sampler=GRADIENTS + ":GlisterSampler",
+    ),
+)
 
 STRATEGIES: dict[str, Strategy] = {
     strategy.key: strategy
