@@ -18,6 +18,7 @@ from torch.func import functional_call, grad, vmap
 
 from workers.engine.strategies import rules
 from workers.engine.strategies.base import ModelOutputs, ProxyRun, Selection, SelectionContext, StaticSampler
+from workers.engine.strategies.greedy import squared_euclidean
 from workers.engine.strategies.proxy import (
     last_layer_gradients,
     mean_over,
@@ -39,12 +40,6 @@ def _batches(total: int, size: int, device: torch.device) -> Iterator[Tensor]:
     size = max(1, size)
     for start in range(0, total, size):
         yield torch.arange(start, min(start + size, total), device=device)
-
-
-def _squared_distances(queries: Tensor, points: Tensor) -> Tensor:
-    """Squared Euclidean distances, clamped at 0 against the rounding of the expanded form."""
-    distances = (queries * queries).sum(1, keepdim=True) - 2 * queries @ points.T + (points * points).sum(1)[None, :]
-    return distances.clamp_min_(0)
 
 
 def el2n_scores(outputs: ModelOutputs, labels: Tensor) -> Tensor:
@@ -289,7 +284,7 @@ class CALSampler(ScoreSampler):
         count = min(self.params["neighbors"], len(embeddings) - 1)
         found = []
         for rows in _batches(len(embeddings), BATCH_FLOATS // 4 // len(embeddings), device):
-            distances = _squared_distances(embeddings[rows], embeddings)
+            distances = squared_euclidean(embeddings[rows], embeddings)
             distances[torch.arange(len(rows), device=device), rows] = float("inf")
             found.append(distances.topk(count, dim=1, largest=False).indices)
         return torch.cat(found)
@@ -354,19 +349,19 @@ class SelfSupervisedPrototypesSampler(_PrototypeSampler):
         """Squared distance to, and index of, each point's nearest centroid, a chunk of points at a time."""
         rows = BATCH_FLOATS // 4 // len(centroids)
         starts = range(0, len(embeddings), rows)
-        parts = [_squared_distances(embeddings[i : i + rows], centroids).min(dim=1) for i in starts]
+        parts = [squared_euclidean(embeddings[i : i + rows], centroids).min(dim=1) for i in starts]
         return torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts])
 
     def _kmeans_plus_plus(self, embeddings: Tensor, clusters: int, rng: np.random.Generator) -> Tensor:
         chosen = [int(rng.integers(len(embeddings)))]
-        nearest = _squared_distances(embeddings, embeddings[chosen]).squeeze(1)
+        nearest = squared_euclidean(embeddings, embeddings[chosen]).squeeze(1)
         for _ in range(clusters - 1):
             weights = nearest.double().cpu().numpy()
             total = weights.sum()
             # All points on the centroids already: any further choice is as good as another.
             pick = int(rng.choice(len(weights), p=weights / total)) if total > 0 else int(rng.integers(len(weights)))
             chosen.append(pick)
-            nearest = torch.minimum(nearest, _squared_distances(embeddings, embeddings[[pick]]).squeeze(1))
+            nearest = torch.minimum(nearest, squared_euclidean(embeddings, embeddings[[pick]]).squeeze(1))
         return embeddings[chosen].clone()
 
 
