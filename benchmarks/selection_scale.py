@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 
@@ -76,11 +77,17 @@ def run_child(args: argparse.Namespace, key: str) -> dict:
     command += ["--proxy-rounds", str(args.proxy_rounds), "--train-size", str(args.train_size)]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # A selection that outlasts --timeout is stopped and reported as such rather than holding up the table.
+    timer = threading.Timer(args.timeout, child.kill)
+    timer.start()
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
+    timer.cancel()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode != 0:
-        return {"strategy": key, "failed": child.returncode, "process_seconds": time.perf_counter() - started}
+        elapsed = time.perf_counter() - started
+        failure = f"stopped after {args.timeout:g} s" if elapsed >= args.timeout else f"exit {child.returncode}"
+        return {"strategy": key, "failed": failure, "process_seconds": elapsed, "peak_rss_mib": usage.ru_maxrss / 1024}
     record = json.loads(output.strip().splitlines()[-1])
     # ru_maxrss is in KiB on Linux.
     record["peak_rss_mib"] = usage.ru_maxrss / 1024
@@ -98,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proxy-rounds", type=int, default=1)
     parser.add_argument("--train-size", type=int, default=50_000)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
+    parser.add_argument("--timeout", type=float, default=600.0, help="seconds one strategy's process may take")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--json", default="benchmarks/results/selection_scale.json")
     args = parser.parse_args(argv)
@@ -121,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for record in records:
         if "failed" in record:
-            rows.append([record["strategy"], f"failed ({record['failed']})", "—", "—", "—"])
+            peak = record["peak_rss_mib"]
+            added = f"{round(peak - baseline['peak_rss_mib']):+d}"
+            rows.append([record["strategy"], record["failed"], "—", f"{peak:.0f}", added])
             continue
         rows.append(
             [
