@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     baseline = run_child(args, BASELINE)
     full_round = run_child(args, FULL_ROUND)
+    for reference in (baseline, full_round):
+        if "failed" in reference:
+            raise SystemExit(f"the {reference['strategy']} measurement failed ({reference['failed']}); raise --timeout")
     print(f"baseline peak RSS {baseline['peak_rss_mib']:.0f} MiB; one full-data round {full_round['seconds']:.1f} s")
     records = []
     for key in args.strategies.split(","):
