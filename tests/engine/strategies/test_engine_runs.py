@@ -34,7 +34,9 @@ def test_a_strategy_runs_on_images_and_is_charged_for_its_proxies(key, monkeypat
     params = {"proxy_rounds": 1}
     if key == "deepfool":
         params["max_iterations"] = 3
-    config = run_config(model="small_cnn", strategy=key, params=params, budget=0.25, recipe={"rounds": 2, "eval_every": 1})
+    config = run_config(
+        model="small_cnn", strategy=key, params=params, budget=0.25, recipe={"rounds": 2, "eval_every": 1}
+    )
     result = train_run(config, dataset)
 
     assert proxy_seconds, "the strategy trained no proxy"
