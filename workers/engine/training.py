@@ -43,6 +43,7 @@ from workers.engine.errors import ConfigError
 from workers.engine.models import build_model, get_model_spec
 from workers.engine.recipe import resolve_recipe
 from workers.engine.strategies import (
+    FixedSubsetSampler,
     ModelOutputs,
     ProxyRun,
     Sampler,
@@ -341,6 +342,7 @@ class Trainer:
         callbacks: Callbacks,
         evaluate: bool = True,
         track_forgetting: bool = False,
+        sampler: Sampler | None = None,
     ):
         self.run = run
         self.recipe = run.recipe
@@ -361,7 +363,7 @@ class Trainer:
         self.optimizer = _make_optimizer(model, self.recipe, fused=self.cuda)
 
         # Budget: the sampler fixes the round size; the schedule spans exactly the steps it implies.
-        self.sampler: Sampler = make_sampler(run.strategy, run.params, budget=run.budget, labels=data.labels)
+        self.sampler: Sampler = sampler or make_sampler(run.strategy, run.params, budget=run.budget, labels=data.labels)
         self.rounds = self.sampler.planned_rounds(self.recipe["rounds"])
         self.steps_per_round = math.ceil(self.sampler.round_size / self.recipe["batch_size"])
         self.schedule = LearningRateSchedule(
@@ -422,7 +424,7 @@ class Trainer:
             self.progress.selection_seconds += self.timer.stop()
 
             self.timer.start()
-            completed = self._train_round(order, weights)
+            completed = self._train_round(round_index, order, weights)
             self.progress.training_seconds += self.timer.stop()
             if not completed:
                 canceled = True
@@ -461,13 +463,14 @@ class Trainer:
         if self.cuda:
             torch.cuda.synchronize(self.device)
 
-    def _select(self, round_index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        context = SelectionContext(
+    def selection_context(self, round_index: int, rng: np.random.Generator | None = None) -> SelectionContext:
+        """What this run offers its sampler at the start of round ``round_index``."""
+        return SelectionContext(
             round_index=round_index,
             num_samples=self.data.train_size,
             budget=self.run.budget,
             labels=self.data.labels,
-            rng=self.selection_rng,
+            rng=self.selection_rng if rng is None else rng,
             model=self.model,
             device=self.device,
             read_losses=lambda: self.seen_losses.cpu().numpy(),
@@ -475,21 +478,38 @@ class Trainer:
             infer=self.infer,
             num_classes=self.data.num_classes,
             train_inputs=self.data.train_inputs,
+            rounds=self.rounds,
         )
-        selection = self.sampler.select(context)
+
+    def _select(self, round_index: int) -> tuple[np.ndarray, np.ndarray | None]:
+        selection = self.sampler.select(self.selection_context(round_index))
         self.model.train()
         indices = np.asarray(selection.indices, dtype=np.int64)
-        if len(indices) != self.sampler.round_size:
+        if self.sampler.fixed_size and len(indices) != self.sampler.round_size:
             raise RuntimeError(
                 f"strategy {self.run.strategy} selected {len(indices)} examples for round {round_index}; "
                 f"its round size is {self.sampler.round_size}"
             )
+        if len(indices) == 0:
+            raise RuntimeError(f"strategy {self.run.strategy} selected no examples for round {round_index}")
         if indices.min() < 0 or indices.max() >= self.data.train_size:
             raise RuntimeError(f"strategy {self.run.strategy} selected an index outside the training set")
         weights = None if selection.weights is None else np.asarray(selection.weights, dtype=np.float32)
         return indices, weights
 
-    def _train_round(self, indices: np.ndarray, weights: np.ndarray | None) -> bool:
+    def _schedule_position(self, round_index: int, steps_done: int, steps: int) -> float:
+        """Where on the learning-rate schedule a round's ``steps_done``-th of ``steps`` steps ends.
+
+        The schedule is laid over ``steps_per_round`` steps a round. A strategy whose
+        rounds vary in size (InfoBatch, SeTa) spreads each round over the same stretch
+        of it, so the schedule still ends with the last round; for a fixed round size
+        this is just the step count.
+        """
+        if steps == self.steps_per_round:
+            return round_index * self.steps_per_round + steps_done
+        return round_index * self.steps_per_round + steps_done * self.steps_per_round / steps
+
+    def _train_round(self, round_index: int, indices: np.ndarray, weights: np.ndarray | None) -> bool:
         """Train one pass over the round's examples; False if asked to stop part-way."""
         selected = torch.from_numpy(indices).to(self.device, non_blocking=True)
         shuffle = torch.randperm(len(selected), generator=self.generator, device=self.device)
@@ -505,10 +525,11 @@ class Trainer:
         steps = math.ceil(len(order) / self.recipe["batch_size"])
         batches = order.tensor_split(steps)
         batch_weights = round_weights.tensor_split(steps) if round_weights is not None else [None] * steps
-        for batch, weights_of_batch in zip(batches, batch_weights, strict=True):
+        for done, (batch, weights_of_batch) in enumerate(zip(batches, batch_weights, strict=True), start=1):
             if self.callbacks.should_stop():
                 return False
             self._train_step(batch, weights_of_batch)
+            self._set_lr(self.schedule.lr(self._schedule_position(round_index, done, steps)))
         return True
 
     def _train_step(self, batch: Tensor, weights: Tensor | None) -> None:
@@ -524,7 +545,6 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         self.progress.step += 1
-        self._set_lr(self.schedule.lr(self.progress.step))
 
         # Bookkeeping stays on the device: no host sync inside the loop.
         per_sample = per_sample.detach()
@@ -547,11 +567,14 @@ class Trainer:
         model: str | None = None,
         strategy: str = "full",
         params: Mapping[str, Any] | None = None,
+        subset: np.ndarray | None = None,
     ) -> ProxyRun:
         """Train a separate model on this run's data through the same engine (for scoring strategies).
 
         ``rounds=0`` returns the model as initialised from ``seed`` (the run's
-        seed by default), untrained. It is called from inside selection, so its
+        seed by default), untrained. With ``subset``, the proxy trains on those
+        examples only, all of them every round (a held-out split, as RHO-LOSS's
+        irreducible-loss model). It is called from inside selection, so its
         time lands in selection seconds.
         """
         recipe = dict(self.recipe, rounds=max(rounds, 1), eval_every=max(rounds, 1))
@@ -565,7 +588,15 @@ class Trainer:
                 "seed": self.run.seed if seed is None else seed,
             }
         )
-        proxy = Trainer(config, self.data, callbacks=_StopOnly(self.callbacks), evaluate=False, track_forgetting=True)
+        sampler = None if subset is None else FixedSubsetSampler(subset, labels=self.data.labels)
+        proxy = Trainer(
+            config,
+            self.data,
+            callbacks=_StopOnly(self.callbacks),
+            evaluate=False,
+            track_forgetting=True,
+            sampler=sampler,
+        )
         result = proxy.fit() if rounds > 0 else None
         return ProxyRun(
             model=proxy.model,
@@ -576,19 +607,24 @@ class Trainer:
         )
 
     @torch.no_grad()
-    def infer(self, model: nn.Module, batch_size: int | None = None) -> ModelOutputs:
-        """``model``'s logits and penultimate features on every training example, in eval mode, unaugmented.
+    def infer(self, model: nn.Module, batch_size: int | None = None, indices: np.ndarray | None = None) -> ModelOutputs:
+        """``model``'s logits and penultimate features on the training examples, in eval mode, unaugmented.
 
-        No-grad rather than inference mode, so strategies may still take gradients through the outputs.
+        Every example in order, or those of ``indices`` in their order (a candidate
+        pool). No-grad rather than inference mode, so strategies may still take
+        gradients through the outputs.
         """
         was_training = model.training
         model.eval()
         batch_size = batch_size or (2048 if self.cuda else 500)
+        if indices is None:
+            chosen = torch.arange(self.data.train_size, device=self.device)
+        else:
+            chosen = torch.as_tensor(np.asarray(indices, dtype=np.int64), device=self.device)
         logits, embeddings = [], []
-        for start in range(0, self.data.train_size, batch_size):
-            indices = torch.arange(start, min(start + batch_size, self.data.train_size), device=self.device)
+        for batch in chosen.split(batch_size):
             with self._autocast():
-                features = model.features(self.data.train_inputs(indices))
+                features = model.features(self.data.train_inputs(batch))
             features = features.float()
             embeddings.append(features)
             logits.append(model.classifier(features) * model.logit_scale)
@@ -693,7 +729,7 @@ class Trainer:
         self.progress = _Progress(**state["progress"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self._set_lr(self.schedule.lr(self.progress.step))
+        self._set_lr(self.schedule.lr(self.progress.next_round * self.steps_per_round))
         self.generator.set_state(state["generator"])
         self.selection_rng.bit_generator.state = state["selection_rng"]
         self.sampler.load_state_dict(state["sampler"])

@@ -22,21 +22,7 @@ def trainer(dataset: ArrayDataset, **overrides) -> Trainer:
 
 def real_context(dataset: ArrayDataset, *, seed: int = 0, **overrides) -> SelectionContext:
     """The context a run's first round sees, with real proxy training and inference."""
-    run = trainer(dataset, seed=seed, **overrides)
-    return SelectionContext(
-        round_index=0,
-        num_samples=run.data.train_size,
-        budget=run.run.budget,
-        labels=run.data.labels,
-        rng=run.selection_rng,
-        model=run.model,
-        device=run.device,
-        read_losses=lambda: run.seen_losses.cpu().numpy(),
-        train_proxy=run.train_proxy,
-        infer=run.infer,
-        num_classes=run.data.num_classes,
-        train_inputs=run.data.train_inputs,
-    )
+    return trainer(dataset, seed=seed, **overrides).selection_context(0)
 
 
 def planted_outputs(logits: np.ndarray, embeddings: np.ndarray, *, has_bias: bool = True) -> ModelOutputs:

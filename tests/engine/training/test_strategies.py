@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -135,20 +136,8 @@ def trained_context(round_index: int, run, rng: np.random.Generator, *, proxies:
     def no_proxy(**_):
         raise AssertionError("a restored sampler trained a proxy again")
 
-    return SelectionContext(
-        round_index=round_index,
-        num_samples=run.data.train_size,
-        budget=run.run.budget,
-        labels=run.data.labels,
-        rng=rng,
-        model=run.model,
-        device=run.device,
-        read_losses=lambda: run.seen_losses.cpu().numpy(),
-        train_proxy=run.train_proxy if proxies else no_proxy,
-        infer=run.infer,
-        num_classes=run.data.num_classes,
-        train_inputs=run.data.train_inputs,
-    )
+    context = run.selection_context(round_index, rng)
+    return context if proxies else dataclasses.replace(context, train_proxy=no_proxy)
 
 
 @pytest.mark.parametrize("key", sorted(STRATEGIES))

@@ -90,11 +90,13 @@ class SelectionContext:
 
     ``losses`` holds the last training loss seen for every example (NaN where
     an example was never trained on); it is copied from the device only when
-    a strategy reads it. ``train_proxy(rounds=..., seed=..., budget=..., model=...)``
-    trains a separate model through the same engine (``rounds=0`` gives it
-    untrained, as initialised from ``seed``); ``infer(model)`` runs a model over
-    every training example and returns its ``ModelOutputs``. Their time counts
-    as selection time because selection is what calls them.
+    a strategy reads it. ``train_proxy(rounds=..., seed=..., budget=..., model=...,
+    subset=...)`` trains a separate model through the same engine (``rounds=0``
+    gives it untrained, as initialised from ``seed``; ``subset`` restricts it to
+    those examples); ``infer(model, indices=...)`` runs a model over every
+    training example (or a candidate pool) and returns its ``ModelOutputs``.
+    Their time counts as selection time because selection is what calls them,
+    so a forward pass spent on scoring is selection time too.
     """
 
     round_index: int
@@ -110,6 +112,8 @@ class SelectionContext:
     num_classes: int = 0
     # Training inputs and targets on the device, prepared as the model sees them without augmentation.
     train_inputs: Callable[..., torch.Tensor] = _not_available("training inputs")
+    # Rounds the run trains for in all: what annealing and cooldown schedules count towards.
+    rounds: int = 0
 
     @cached_property
     def losses(self) -> np.ndarray:
@@ -152,7 +156,12 @@ class Sampler:
 
     ``round_size`` is fixed for the whole run so the engine can lay the
     learning-rate schedule over the exact number of steps before training.
+    A sampler whose rounds vary in size (``fixed_size = False``) gives its
+    expected round size there; the engine spreads each of its rounds over
+    the same stretch of the schedule.
     """
+
+    fixed_size = True
 
     def __init__(self, params: Mapping[str, Any], *, num_samples: int, budget: float, labels: np.ndarray):
         self.params = dict(params)
@@ -172,6 +181,18 @@ class Sampler:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore what ``state_dict`` saved; stateless samplers have nothing to restore."""
+
+
+class FixedSubsetSampler(Sampler):
+    """The same given examples every round: a proxy trained on a held-out split."""
+
+    def __init__(self, subset: np.ndarray, *, labels: np.ndarray):
+        super().__init__({}, num_samples=len(labels), budget=len(subset) / len(labels), labels=labels)
+        self.subset = np.asarray(subset, dtype=np.int64)
+        self.round_size = len(self.subset)
+
+    def select(self, context: SelectionContext) -> Selection:
+        return Selection(self.subset.copy())
 
 
 class StaticSampler(Sampler):

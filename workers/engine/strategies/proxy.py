@@ -66,6 +66,26 @@ def last_layer_gradients(outputs: ModelOutputs, labels: Tensor, indices: Tensor 
     return torch.cat([residual, weight_part], dim=1)
 
 
+def example_losses(context: SelectionContext, model: torch.nn.Module, indices: np.ndarray | None = None) -> Tensor:
+    """Cross-entropy of ``model`` on the examples of ``indices`` (all by default), in eval mode, unaugmented.
+
+    This is the forward pass that online methods (hard mining, importance
+    sampling, RHO-LOSS) spend on a candidate pool; called from ``select``, its
+    time is selection time.
+    """
+    outputs = context.infer(model, indices=indices)
+    labels = targets(context)
+    if indices is not None:
+        labels = labels[torch.as_tensor(np.asarray(indices, dtype=np.int64), device=labels.device)]
+    return F.cross_entropy(outputs.logits.float(), labels, reduction="none")
+
+
+def draw_pool(rng: np.random.Generator, candidates: np.ndarray | int, size: int) -> np.ndarray:
+    """``size`` distinct candidates drawn uniformly (all of them, in random order, if there are fewer)."""
+    candidates = np.arange(candidates) if isinstance(candidates, int) else np.asarray(candidates, dtype=np.int64)
+    return rng.permutation(candidates)[: min(size, len(candidates))].astype(np.int64)
+
+
 def mean_over(values: list[Tensor]) -> Tensor:
     return torch.stack(values).mean(dim=0)
 

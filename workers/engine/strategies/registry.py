@@ -25,6 +25,10 @@ CONTROLS = "workers.engine.strategies.controls"
 SCORES = "workers.engine.strategies.scores"
 GEOMETRY = "workers.engine.strategies.geometry"
 GRADIENTS = "workers.engine.strategies.gradients"
+DYNAMIC_MODULE = "workers.engine.strategies.dynamic"
+ONLINE = "workers.engine.strategies.online"
+REDUCIBLE = "workers.engine.strategies.reducible"
+BALANCE = "workers.engine.strategies.balance"
 
 CLASS_BALANCED = Param("class_balanced", "bool", False, "Draw the same share of every class.")
 
@@ -423,9 +427,30 @@ GRADIENT_STRATEGIES: tuple[Strategy, ...] = (
     ),
 )
 
+# Dynamic resampling and pruning: a fresh subset every round from scores or last losses.
+DYNAMIC_STRATEGIES: tuple[Strategy, ...] = ()
+
+# Online selection: the current model scores a candidate pool each round (a forward pass timed as selection).
+ONLINE_STRATEGIES: tuple[Strategy, ...] = ()
+
+# RHO-LOSS: reducible loss against an irreducible-loss model trained on a held-out split.
+REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = ()
+
+# Class balance for imbalanced data: temperature sampling with a cooldown.
+BALANCE_STRATEGIES: tuple[Strategy, ...] = ()
+
 STRATEGIES: dict[str, Strategy] = {
     strategy.key: strategy
-    for family in (CONTROL_STRATEGIES, SCORE_STRATEGIES, GEOMETRY_STRATEGIES, GRADIENT_STRATEGIES)
+    for family in (
+        CONTROL_STRATEGIES,
+        SCORE_STRATEGIES,
+        GEOMETRY_STRATEGIES,
+        GRADIENT_STRATEGIES,
+        DYNAMIC_STRATEGIES,
+        ONLINE_STRATEGIES,
+        REDUCIBLE_STRATEGIES,
+        BALANCE_STRATEGIES,
+    )
     for strategy in family
 }
 
