@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from tests.engine.strategies.conftest import real_context, trainer
 from tests.engine.training.conftest import blobs, tiny_images
 from workers.engine.strategies import STRATEGIES, Sampler, StaticSampler
-from workers.engine.strategies.proxy import last_layer_gradients, proxy_outputs, targets
+from workers.engine.strategies.proxy import example_losses, last_layer_gradients, proxy_outputs, targets
 
 
 def test_a_proxy_with_no_rounds_is_the_model_as_initialised_from_its_seed():
@@ -48,6 +48,27 @@ def test_inference_gives_the_models_logits_and_penultimate_features_unaugmented(
     with torch.no_grad():
         expected = run.model(run.data.train_inputs(torch.arange(96)))
     torch.testing.assert_close(outputs.logits, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_inference_on_a_candidate_pool_gives_those_examples_rows_in_order():
+    run = trainer(blobs())
+    everything = run.infer(run.model)
+    pool = np.array([7, 3, 200, 3])
+    some = run.infer(run.model, indices=pool)
+    assert torch.allclose(some.logits, everything.logits[pool])
+    assert torch.allclose(some.embeddings, everything.embeddings[pool])
+    losses = example_losses(run.selection_context(0), run.model, pool)
+    expected = F.cross_entropy(everything.logits[pool], torch.as_tensor(run.data.labels[pool]), reduction="none")
+    assert torch.allclose(losses, expected)
+
+
+def test_a_proxy_on_a_subset_trains_on_those_examples_only():
+    run = trainer(blobs())
+    subset = np.arange(0, 240, 4)
+    proxy = run.train_proxy(rounds=3, subset=subset)
+    assert proxy.result.samples_trained == 3 * len(subset)
+    seen = ~np.isnan(proxy.losses)
+    assert np.array_equal(np.flatnonzero(seen), subset)
 
 
 def test_last_layer_gradient_embeddings_equal_autograd_on_the_last_layer():
@@ -87,11 +108,14 @@ def test_every_strategy_names_an_importable_sampler_that_cites_its_source():
         assert issubclass(sampler, Sampler), key
         docstring = inspect.getdoc(sampler) or ""
         assert docstring, f"{key} has no docstring"
-        if any(param.name == "proxy_rounds" for param in strategy.params):
-            # Score and coreset methods cite their paper: authors and a year.
+        if not sampler.__module__.endswith(".controls"):
+            # Every method beyond the controls cites its paper: authors and a year.
             assert re.search(r"\b(19|20)\d\d\b", docstring), f"{key} cites no paper"
-        if strategy.family != "dynamic" and key not in ("full", "full_short"):
+        if strategy.family == "static" and key not in ("full", "full_short"):
             assert issubclass(sampler, StaticSampler), key
+        if not issubclass(sampler, StaticSampler) and key not in ("full", "full_short"):
+            # A subset that changes every round makes a strategy dynamic (or weighted, when it reweights).
+            assert strategy.family in ("dynamic", "weighted"), key
 
 
 def test_the_registry_is_read_without_importing_torch():

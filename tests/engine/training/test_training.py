@@ -63,6 +63,42 @@ def test_a_budget_run_takes_ceil_rn_over_b_steps_per_round_and_ends_the_schedule
     assert result.metrics[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
 
 
+class AlternatingSizeSampler(Sampler):
+    """Rounds of 24 and 120 examples around an expected 72: a strategy whose round size varies."""
+
+    fixed_size = False
+
+    def select(self, context):
+        return Selection(np.arange(24 if context.round_index % 2 == 0 else 120))
+
+
+def test_rounds_of_varying_size_each_cover_their_stretch_of_the_schedule(monkeypatch, features_dataset):
+    strategy = Strategy("alternating", DYNAMIC, "Alternating", "Test.", sampler=AlternatingSizeSampler)
+    monkeypatch.setitem(STRATEGIES, "alternating", strategy)
+    config = run_config(strategy="alternating", recipe={"rounds": 4, "batch_size": 24, "schedule": "onecycle"})
+    with StepRecorder() as steps:
+        result = train_run(config, features_dataset)
+    # 1 + 5 + 1 + 5 steps; the schedule was laid over 3 steps a round, 12 in all.
+    assert result.optimizer_steps == len(steps.rates) == 12
+    assert result.samples_trained == 24 + 120 + 24 + 120
+    assert result.metrics[-1]["data_fraction"] == pytest.approx(288 / (240 * 4))
+    # Each round starts where a fixed-size run's would (one-cycle falls linearly: lr(step) = 0.05 · (1 − step / 12)).
+    starts = [0, 1, 6, 7]
+    assert [steps.rates[index] for index in starts] == pytest.approx([0.05 * (1 - 3 * k / 12) for k in range(4)])
+    # Within the five-step round 2 the rate falls by 3/5 of a step's decrement per step.
+    assert steps.rates[2] == pytest.approx(0.05 * (1 - (3 + 0.6) / 12))
+    assert result.metrics[-1]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_fixed_size_strategy_must_keep_its_round_size(monkeypatch, features_dataset):
+    class Wrong(AlternatingSizeSampler):
+        fixed_size = True
+
+    monkeypatch.setitem(STRATEGIES, "wrong", Strategy("wrong", DYNAMIC, "Wrong", "Test.", sampler=Wrong))
+    with pytest.raises(RuntimeError, match="round size is 72"):
+        train_run(run_config(strategy="wrong", recipe={"rounds": 2}), features_dataset)
+
+
 @pytest.mark.parametrize(
     "round_size, batch_size, expected", [(72, 32, [24, 24, 24]), (70, 32, [24, 23, 23]), (64, 32, [32, 32])]
 )

@@ -428,7 +428,109 @@ GRADIENT_STRATEGIES: tuple[Strategy, ...] = (
 )
 
 # Dynamic resampling and pruning: a fresh subset every round from scores or last losses.
-DYNAMIC_STRATEGIES: tuple[Strategy, ...] = ()
+ANNEAL = Param(
+    "anneal",
+    "float",
+    0.125,
+    "Fraction of the last rounds trained without pruning (the paper's 1 − δ).",
+    minimum=0.0,
+    maximum=0.9,
+)
+
+DYNAMIC_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "score_resampling",
+        DYNAMIC,
+        "Score resampling",
+        "A static score computed once, then a fresh draw of r·N examples every round in proportion to it.",
+        params=(
+            Param(
+                "score",
+                "choice",
+                "el2n",
+                "Static score the draws follow (computed once by that strategy, with this policy's proxy).",
+                choices=("el2n", "grand", "forgetting", "uncertainty", "cal"),
+            ),
+            Param(
+                "weighting",
+                "choice",
+                "proportional",
+                "Draw in proportion to the score, or to softmax(score / temperature) as the RS2 repository does.",
+                choices=("proportional", "softmax"),
+            ),
+            Param(
+                "temperature",
+                "float",
+                1.0,
+                "Softmax temperature (softmax weighting only).",
+                minimum=0.0,
+                maximum=1000.0,
+                exclusive_minimum=True,
+            ),
+            Param(
+                "smoothing",
+                "float",
+                0.0,
+                "Share of the uniform distribution mixed into the draw probabilities.",
+                minimum=0.0,
+                maximum=1.0,
+            ),
+            Param("replacement", "bool", False, "Draw with replacement (an example may appear twice in a round)."),
+            *proxy_params(rounds=10, repeats=1),
+        ),
+        sampler=DYNAMIC_MODULE + ":ScoreResamplingSampler",
+    ),
+    Strategy(
+        "infobatch",
+        WEIGHTED,
+        "InfoBatch",
+        "Drop examples whose last loss is below the mean with probability p, reweight the rest by 1/(1 − p); "
+        "full data in the last rounds (Qin et al., 2024).",
+        params=(
+            Param(
+                "prune_ratio",
+                "float",
+                None,
+                "Probability p of dropping a well-learned example (default: set each round to keep the run on budget).",
+                minimum=0.0,
+                maximum=0.9,
+                nullable=True,
+            ),
+            ANNEAL,
+        ),
+        sampler=DYNAMIC_MODULE + ":InfoBatchSampler",
+    ),
+    Strategy(
+        "seta",
+        DYNAMIC,
+        "SeTa",
+        "Random pruning, k-means clusters of the last losses, and a window sliding from easy to hard clusters "
+        "(Zhou et al., 2025).",
+        params=(
+            Param(
+                "prune_ratio",
+                "float",
+                None,
+                "Share of the examples pruned at random each round (default: 1 − budget / window_scale).",
+                minimum=0.0,
+                maximum=0.99,
+                nullable=True,
+            ),
+            Param("groups", "int", 10, "Loss clusters the examples are grouped into.", minimum=1, maximum=100),
+            Param(
+                "window_scale",
+                "float",
+                0.5,
+                "Share of the clusters the sliding window covers.",
+                minimum=0.0,
+                maximum=1.0,
+                exclusive_minimum=True,
+            ),
+            ANNEAL,
+        ),
+        sampler=DYNAMIC_MODULE + ":SeTaSampler",
+    ),
+)
 
 # Online selection: the current model scores a candidate pool each round (a forward pass timed as selection).
 ONLINE_STRATEGIES: tuple[Strategy, ...] = ()
