@@ -44,6 +44,11 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def realised_fraction(result: dict[str, Any]) -> float:
+    """The share of the training set a run trained on per round, averaged over its rounds (its last metric row's)."""
+    return result["metrics"][-1]["data_fraction"]
+
+
 def policy_table(
     records: Sequence[dict[str, Any]], budgets: Sequence[float], policies: Sequence[str] = POLICIES
 ) -> tuple[list[str], list[list[str]]]:
@@ -71,6 +76,7 @@ def policy_table(
         "speed-up vs full",
         "selection (s)",
         "training (s)",
+        "data used (%)",
     ]
     rows = []
     for budget in budgets:
@@ -103,6 +109,7 @@ def policy_table(
                     speed_up,
                     f"{statistics.fmean(r['selection_seconds'] for r in results.values()):.3f}",
                     f"{statistics.fmean(r['training_seconds'] for r in results.values()):.1f}",
+                    f"{statistics.fmean(100 * realised_fraction(r) for r in results.values()):.1f}",
                 ]
             )
     return header, rows

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from sklearn.cluster import KMeans
 
 from workers.engine.strategies.base import Sampler, Selection, SelectionContext, budget_count
 from workers.engine.strategies.registry import get_strategy, resolve_strategy_params
@@ -225,8 +226,6 @@ class SeTaSampler(Sampler):
 
     def _clusters(self, losses: np.ndarray, seed: int) -> list[np.ndarray]:
         """Positions in ``losses`` by k-means cluster of their value, from the lowest centre to the highest."""
-        from sklearn.cluster import KMeans
-
         groups = self.params["groups"]
         if len(np.unique(losses)) < groups:
             # Too few distinct values to cluster: equal chunks in loss order.
