@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from tests.engine.strategies.conftest import planted_context, planted_outputs
+from tests.engine.strategies.conftest import planted_context, planted_outputs, real_context
 from tests.engine.training.conftest import blobs, run_config, tiny_images
 from tests.engine.training.test_training import StopAfterRounds, untimed
 from workers.engine.strategies import SelectionContext, make_sampler
@@ -271,3 +271,15 @@ def test_a_dynamic_run_reports_its_realised_fraction_and_resumes_identically(tmp
     assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
     assert resumed.samples_trained == uninterrupted.samples_trained
     assert resumed.optimizer_steps == uninterrupted.optimizer_steps
+
+
+@pytest.mark.parametrize("score", ["el2n", "forgetting", "uncertainty", "cal", "supervised_prototypes"])
+def test_score_resampling_draws_by_each_offered_score_as_its_static_method_computes_it(score):
+    run_labels = blobs().y_train
+    params = {"score": score, "proxy_rounds": 1}
+    sampler = make_sampler("score_resampling", params, budget=0.25, labels=run_labels)
+    sampler.select(real_context(blobs()))
+    static = make_sampler(score, {"proxy_rounds": 1}, budget=0.25, labels=run_labels)
+    expected = np.asarray(static.score(real_context(blobs())), dtype=np.float64)
+    expected = expected - min(0.0, expected.min())
+    assert np.allclose(sampler.probabilities, expected / expected.sum())

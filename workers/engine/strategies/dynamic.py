@@ -19,8 +19,6 @@ from sklearn.cluster import KMeans
 from workers.engine.strategies.base import Sampler, Selection, SelectionContext, budget_count
 from workers.engine.strategies.registry import get_strategy, resolve_strategy_params
 
-# The static scores a resampling policy may draw by: each one's sampler ranks "keep first" highest.
-RESAMPLED_SCORES = ("el2n", "grand", "forgetting", "uncertainty", "cal")
 PROXY_PARAMS = ("proxy_rounds", "proxy_repeats", "proxy_model")
 # InfoBatch's own code never keeps less than a tenth of the well-learned examples (its weights would explode).
 MAX_PRUNE_PROBABILITY = 0.9
@@ -62,8 +60,10 @@ class ScoreResamplingSampler(Sampler):
     uncertainty, CAL, CRAIG) that compute the score once and then draw a new
     subset every epoch with ``np.random.choice(p=softmax(score),
     replace=False)``, the like-for-like comparison with RS2's uniform draws.
-    The score is one of the static library's (``score``), computed once by its
-    own sampler with this policy's proxy parameters and the score's other
+    The score is one of the static library's that keep their highest-scoring
+    examples (``score``: EL2N, GraNd, forgetting, uncertainty, CAL, distance to
+    a supervised or self-supervised prototype), computed once by its own
+    sampler with this policy's proxy parameters and the score's other
     parameters at their defaults, inside the first round's selection.
     ``weighting="softmax"`` draws by softmax(score / temperature) as that
     repository does; the default ``"proportional"`` draws in proportion to the

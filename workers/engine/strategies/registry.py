@@ -449,7 +449,15 @@ DYNAMIC_STRATEGIES: tuple[Strategy, ...] = (
                 "choice",
                 "el2n",
                 "Static score the draws follow (computed once by that strategy, with this policy's proxy).",
-                choices=("el2n", "grand", "forgetting", "uncertainty", "cal"),
+                choices=(
+                    "el2n",
+                    "grand",
+                    "forgetting",
+                    "uncertainty",
+                    "cal",
+                    "supervised_prototypes",
+                    "self_supervised_prototypes",
+                ),
             ),
             Param(
                 "weighting",
