@@ -541,7 +541,90 @@ DYNAMIC_STRATEGIES: tuple[Strategy, ...] = (
 )
 
 # Online selection: the current model scores a candidate pool each round (a forward pass timed as selection).
-ONLINE_STRATEGIES: tuple[Strategy, ...] = ()
+POOL_FACTOR_HELP = "Candidates scored per round, as a multiple of the r·N kept (at most the whole training set)."
+EMA_WEIGHT = Param(
+    "ema_weight",
+    "float",
+    0.5,
+    "Weight of an example's newest training loss in its moving mean and variance (1: the last loss only).",
+    minimum=0.0,
+    maximum=1.0,
+    exclusive_minimum=True,
+)
+
+ONLINE_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "loss_importance",
+        WEIGHTED,
+        "Loss importance sampling",
+        "Draw r·N of a uniform pool with replacement, p ∝ the gradient-norm bound or the loss of the current "
+        "model, weighted 1/(B·p) (Katharopoulos & Fleuret, 2018).",
+        params=(
+            Param(
+                "score",
+                "choice",
+                "upper_bound",
+                "Importance of an example: the bound ‖softmax − onehot‖ on its gradient norm (the paper) or its loss.",
+                choices=("upper_bound", "loss"),
+            ),
+            Param("pool_factor", "float", 5.0, POOL_FACTOR_HELP, minimum=1.0, maximum=100.0),
+            Param(
+                "smoothing",
+                "float",
+                0.0,
+                "Share of the uniform distribution mixed into the sampling probabilities (0: none, as the paper).",
+                minimum=0.0,
+                maximum=1.0,
+            ),
+        ),
+        sampler=ONLINE + ":LossImportanceSampler",
+    ),
+    Strategy(
+        "hard_mining",
+        DYNAMIC,
+        "Online hard example mining",
+        "Keep the r·N highest-loss examples of a uniform pool under the current model (Shrivastava et al., 2016).",
+        params=(Param("pool_factor", "float", 10.0, POOL_FACTOR_HELP, minimum=1.0, maximum=100.0),),
+        sampler=ONLINE + ":HardMiningSampler",
+    ),
+    Strategy(
+        "ucb",
+        DYNAMIC,
+        "UCB dynamic pruning",
+        "Keep the r·N examples of highest moving mean + c · variance of their training loss (Raju et al., 2021).",
+        params=(
+            Param(
+                "confidence",
+                "float",
+                1.0,
+                "Weight c of the loss variance added to the mean loss.",
+                minimum=0.0,
+                maximum=100.0,
+            ),
+            EMA_WEIGHT,
+        ),
+        sampler=ONLINE + ":UCBSampler",
+    ),
+    Strategy(
+        "epsilon_greedy",
+        DYNAMIC,
+        "ε-greedy dynamic pruning",
+        "Keep the (1 − ε)·r·N examples of highest moving mean training loss and ε·r·N others at random "
+        "(Raju et al., 2021).",
+        params=(
+            Param(
+                "epsilon",
+                "float",
+                0.1,
+                "Share of each round drawn uniformly from the examples the greedy part left out.",
+                minimum=0.0,
+                maximum=1.0,
+            ),
+            EMA_WEIGHT,
+        ),
+        sampler=ONLINE + ":EpsilonGreedySampler",
+    ),
+)
 
 # RHO-LOSS: reducible loss against an irreducible-loss model trained on a held-out split.
 REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = ()
