@@ -120,7 +120,8 @@ def set_execution(run, **fields) -> None:
 
 
 def add_curve(run, accuracies: list[float], *, seconds_per_round: float = 1.0) -> None:
-    """Metric rows for the execution behind ``run``: one evaluation per round with these accuracies."""
+    """Metric rows for the execution behind ``run``: one evaluation per round with these accuracies,
+    each round training on exactly the cell's budget."""
     RunMetric.objects.bulk_create(
         RunMetric(
             execution_id=run.execution_id,
@@ -130,14 +131,15 @@ def add_curve(run, accuracies: list[float], *, seconds_per_round: float = 1.0) -
             wall_clock_seconds=epoch * seconds_per_round,
             test_accuracy=accuracy,
             lr=0.1,
-            data_fraction=0.1,
+            data_fraction=run.budget,
         )
         for epoch, accuracy in enumerate(accuracies, start=1)
     )
 
 
 def finish_run(run, final: float, *, selection: float, training: float, curve: list[float] | None = None) -> None:
-    """A succeeded execution behind ``run`` with a curve evaluated at equal steps of training after selection."""
+    """A succeeded execution behind ``run`` with a curve evaluated at equal steps of training after selection,
+    each round training on exactly the cell's budget."""
     curve = curve if curve is not None else [0.6, final]
     set_execution(
         run,
@@ -158,7 +160,7 @@ def finish_run(run, final: float, *, selection: float, training: float, curve: l
             test_accuracy=accuracy,
             test_loss=1 - accuracy,
             lr=0.1 / epoch,
-            data_fraction=0.1,
+            data_fraction=run.budget,
         )
         for epoch, accuracy in enumerate(curve, start=1)
     )

@@ -79,6 +79,12 @@ def _query(serializer_class: type[serializers.Serializer], request: Request) -> 
 # ---------------------------------------------------------------------------
 
 
+DATA_FRACTION_HELP = (
+    "Fraction of the training set used per round of the recipe, as trained: examples trained on over "
+    "(rounds × training-set size). It equals the budget unless the policy used more or less data than it."
+)
+
+
 class EstimateOutputSerializer(serializers.Serializer):
     mean = serializers.FloatField(allow_null=True)
     low = serializers.FloatField(allow_null=True, help_text="95 % t interval (n - 1 dof); null with fewer than 2.")
@@ -118,6 +124,11 @@ class LeaderboardRowOutputSerializer(serializers.Serializer):
     speedup_vs_full = serializers.FloatField(
         allow_null=True, help_text="Full data's mean total seconds over this row's; null without full data."
     )
+    data_fraction = serializers.FloatField(
+        source="data_fraction_mean",
+        allow_null=True,
+        help_text=DATA_FRACTION_HELP + " Mean over the finished seeds; null without any.",
+    )
     verdict = serializers.ChoiceField(
         choices=[*VERDICTS, "baseline"], allow_null=True, help_text="Against the baseline; null without one."
     )
@@ -140,6 +151,9 @@ class BudgetCellOutputSerializer(serializers.Serializer):
     final_accuracy = EstimateOutputSerializer(source="estimate")
     best = serializers.BooleanField(help_text="The highest mean of its budget.")
     within_noise_of_best = serializers.BooleanField()
+    data_fraction = serializers.FloatField(
+        source="data_fraction_mean", allow_null=True, help_text=DATA_FRACTION_HELP + " Mean over the finished seeds."
+    )
 
 
 class BudgetTableRowOutputSerializer(serializers.Serializer):
@@ -191,7 +205,9 @@ class RunCurvePointOutputSerializer(serializers.Serializer):
     test_accuracy = serializers.FloatField()
     test_loss = serializers.FloatField(allow_null=True)
     lr = serializers.FloatField()
-    data_fraction = serializers.FloatField()
+    data_fraction = serializers.FloatField(
+        help_text="Examples trained on per round as a fraction of the training set, averaged over the rounds so far."
+    )
 
 
 class RunExportOutputSerializer(serializers.Serializer):
@@ -213,6 +229,7 @@ class RunExportOutputSerializer(serializers.Serializer):
     samples_trained = serializers.IntegerField(allow_null=True)
     rounds_completed = serializers.IntegerField(allow_null=True)
     rounds_planned = serializers.IntegerField(allow_null=True)
+    data_fraction = serializers.FloatField(allow_null=True, help_text=DATA_FRACTION_HELP + " Null until it succeeds.")
     curve = RunCurvePointOutputSerializer(many=True)
 
 
@@ -337,7 +354,7 @@ class ExperimentRunsCsvApi(ExperimentComparisonApi):
     def get(self, request: Request, experiment_id: int):
         experiment = self.experiment(request, experiment_id)
         table = exports.runs_curve_table(exports.experiment_runs_export(experiment))
-        columns = (*exports.RUN_COLUMNS, *exports.CURVE_COLUMNS)
+        columns = (*exports.RUN_CSV_COLUMNS, *exports.CURVE_COLUMNS)
         return _csv(exports.table_to_csv(table, columns), f"experiment-{experiment.pk}-runs.csv")
 
 

@@ -50,6 +50,11 @@ class RunOutputSerializer(serializers.ModelSerializer):
     time_to_target_seconds = serializers.FloatField(
         read_only=True, allow_null=True, help_text="Read from the curve for the experiment's target accuracy."
     )
+    data_fraction = serializers.FloatField(
+        read_only=True,
+        allow_null=True,
+        help_text="Fraction of the training set used per round of the recipe, as trained; null until it succeeds.",
+    )
     provenance = ProvenanceOutputSerializer(source="execution", read_only=True)
     attempt = _of_execution(serializers.IntegerField, "attempt", help_text="The lease number of the latest claim.")
     resumed_from_round = _of_execution(serializers.IntegerField, "resumed_from_round")
@@ -94,6 +99,7 @@ class RunOutputSerializer(serializers.ModelSerializer):
             "heartbeat_at",
             *RESULT_FIELDS,
             "time_to_target_seconds",
+            "data_fraction",
             "error",
             "config",
             "provenance",

@@ -33,6 +33,7 @@ from backend.experiments.models import (
     RunStatus,
     run_status_expression,
 )
+from backend.experiments.selectors import data_fraction_expression
 from backend.experiments.statistics import (
     Estimate,
     PairedComparison,
@@ -54,7 +55,7 @@ UNBUDGETED_STRATEGIES = tuple(sorted(key for key, strategy in STRATEGIES.items()
 CURVE_STATUSES = (RunStatus.SUCCEEDED, RunStatus.RUNNING)
 CURVE_METRICS = ("test_accuracy", "test_loss", "train_loss", "lr")
 # Part of every version stamp, so a change in what the pages compute invalidates cached copies.
-STAMP_FORMAT = "comparison-1"
+STAMP_FORMAT = "comparison-2"
 
 
 # ---------------------------------------------------------------------------
@@ -76,6 +77,7 @@ _CELL_FIELDS = (
     "execution__training_seconds",
     "experiment_id",
     "experiment_target",
+    "data_fraction",
 )
 
 
@@ -97,6 +99,8 @@ class Cell:
     training_seconds: float | None
     experiment_id: int
     experiment_target: float | None
+    # Of the training set per round of the recipe, as trained (``data_fraction_expression``); None until it succeeds.
+    data_fraction: float | None
 
     @property
     def reference(self) -> bool:
@@ -118,6 +122,7 @@ def _load_cells(cells: QuerySet[Run], *, status=None) -> list[Cell]:
         cells.annotate(
             cell_status=status if status is not None else run_status_expression(),
             experiment_target=Cast(KeyTextTransform("target_accuracy", "experiment__recipe"), FloatField()),
+            data_fraction=data_fraction_expression(),
         )
         .order_by("policy__name", "policy_id", "budget", "seed", "execution_id")
         .values_list(*_CELL_FIELDS)
@@ -138,6 +143,7 @@ def _load_cells(cells: QuerySet[Run], *, status=None) -> list[Cell]:
             training_seconds=training,
             experiment_id=experiment_id,
             experiment_target=target,
+            data_fraction=data_fraction,
         )
         for (
             policy_id,
@@ -154,6 +160,7 @@ def _load_cells(cells: QuerySet[Run], *, status=None) -> list[Cell]:
             training,
             experiment_id,
             target,
+            data_fraction,
         ) in rows
     ]
 
@@ -200,6 +207,8 @@ class PolicyRef:
 class LeaderboardRow:
     policy: PolicyRef
     reference: bool
+    # The budget its cells ran at: the leaderboard's, or 1.0 for a reference row.
+    budget: float
     seeds_finished: int
     seeds_planned: int
     partial: bool
@@ -210,6 +219,8 @@ class LeaderboardRow:
     selection_seconds_mean: float | None
     training_seconds_mean: float | None
     total_seconds_mean: float | None
+    # The fraction of the training set used per round, as trained, over the finished seeds: the budget kept or not.
+    data_fraction_mean: float | None = None
     speedup_vs_full: float | None = None
     is_baseline: bool = False
     paired: PairedComparison | None = None
@@ -258,6 +269,7 @@ def _row(cells: Sequence[Cell], times: dict[int, float | None]) -> LeaderboardRo
     return LeaderboardRow(
         policy=_policy_ref(cells[0]),
         reference=cells[0].reference,
+        budget=cells[0].budget,
         seeds_finished=len(finished),
         seeds_planned=len(cells),
         partial=len(finished) < len(cells),
@@ -268,6 +280,7 @@ def _row(cells: Sequence[Cell], times: dict[int, float | None]) -> LeaderboardRo
         selection_seconds_mean=_mean(cell.selection_seconds for cell in finished),
         training_seconds_mean=_mean(cell.training_seconds for cell in finished),
         total_seconds_mean=_mean(cell.total_seconds for cell in finished),
+        data_fraction_mean=_mean(cell.data_fraction for cell in finished),
         by_seed=_by_seed(finished),
     )
 
@@ -518,6 +531,8 @@ class BudgetCell:
     estimate: Estimate
     best: bool
     within_noise_of_best: bool
+    # Over the same finished seeds as the estimate.
+    data_fraction_mean: float | None = None
 
 
 @dataclass(frozen=True)
@@ -541,7 +556,8 @@ class BudgetTable:
 
 
 def experiment_budget_table(experiment: Experiment) -> BudgetTable:
-    """Policy × budget: mean final accuracy ± half-width over seeds, each column's best and those tied with it.
+    """Policy × budget: mean final accuracy ± half-width over seeds, each column's best and those tied with it,
+    and the data the seeds used.
 
     A reference policy (full data) shows its one result in every column and
     takes no part in a column's best. One query.
@@ -550,10 +566,12 @@ def experiment_budget_table(experiment: Experiment) -> BudgetTable:
     cells = _load_cells(Run.objects.filter(experiment=experiment))
     groups = _grouped(cells)
     finals: dict[tuple[int, float], dict[int, float]] = {}
+    fractions: dict[tuple[int, float], float | None] = {}
     for policy_id, group in groups.items():
         for budget in budgets:
             at = [cell for cell in group if cell.finished and (cell.reference or cell.budget == budget)]
             finals[policy_id, budget] = _by_seed(at)
+            fractions[policy_id, budget] = _mean(cell.data_fraction for cell in at)
     winners: dict[float, tuple[int | None, set[int]]] = {}
     for budget in budgets:
         column = {policy_id: finals[policy_id, budget] for policy_id, group in groups.items() if not group[0].reference}
@@ -571,6 +589,7 @@ def experiment_budget_table(experiment: Experiment) -> BudgetTable:
                     estimate=mean_ci(values.values()),
                     best=not reference and policy_id == leader,
                     within_noise_of_best=not reference and policy_id in tied,
+                    data_fraction_mean=fractions[policy_id, budget],
                 )
                 if values
                 else None

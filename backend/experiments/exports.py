@@ -15,6 +15,7 @@ from typing import Any
 from backend.experiments.comparison import Leaderboard
 from backend.experiments.execution import METRIC_FIELDS, RESULT_FIELDS
 from backend.experiments.models import Experiment, Run, RunMetric, run_status_expression
+from backend.experiments.selectors import data_fraction_expression
 
 LEADERBOARD_COLUMNS = (
     "budget",
@@ -38,6 +39,7 @@ LEADERBOARD_COLUMNS = (
     "training_seconds_mean",
     "total_seconds_mean",
     "speedup_vs_full",
+    "data_fraction",
     "baseline_policy_id",
     "verdict",
     "shared_seeds",
@@ -59,8 +61,11 @@ RUN_COLUMNS = (
     "config_hash",
     "reused",
     *RESULT_FIELDS,
+    "data_fraction",
 )
 CURVE_COLUMNS = ("epoch", *METRIC_FIELDS)
+# A row of the runs CSV is also one evaluation, whose own data_fraction (the mean so far) keeps that name.
+RUN_CSV_COLUMNS = tuple("run_data_fraction" if name == "data_fraction" else name for name in RUN_COLUMNS)
 
 
 def leaderboard_table(leaderboard: Leaderboard) -> list[dict[str, Any]]:
@@ -92,6 +97,7 @@ def leaderboard_table(leaderboard: Leaderboard) -> list[dict[str, Any]]:
                 "training_seconds_mean": row.training_seconds_mean,
                 "total_seconds_mean": row.total_seconds_mean,
                 "speedup_vs_full": row.speedup_vs_full,
+                "data_fraction": row.data_fraction_mean,
                 "baseline_policy_id": baseline_id,
                 "verdict": row.verdict,
                 "shared_seeds": paired.shared_seeds if paired else None,
@@ -108,7 +114,7 @@ def experiment_runs_export(experiment: Experiment) -> list[dict[str, Any]]:
     """Every run of the experiment with its figures and its curve (``curve``: one dict per evaluation). Two queries."""
     runs = list(
         Run.objects.filter(experiment=experiment)
-        .annotate(cell_status=run_status_expression())
+        .annotate(cell_status=run_status_expression(), data_fraction=data_fraction_expression())
         .order_by("policy__name", "budget", "seed")
         .values_list(
             "pk",
@@ -122,6 +128,7 @@ def experiment_runs_export(experiment: Experiment) -> list[dict[str, Any]]:
             "execution__key_hash",
             "reused",
             *(f"execution__{name}" for name in RESULT_FIELDS),
+            "data_fraction",
         )
     )
     curves: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -137,11 +144,12 @@ def experiment_runs_export(experiment: Experiment) -> list[dict[str, Any]]:
 
 
 def runs_curve_table(runs: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Runs as exported, in long form: one row per evaluation, the run's columns repeated (one row if no curve)."""
+    """Runs as exported, in long form: one row per evaluation, the run's columns (``RUN_CSV_COLUMNS``) repeated
+    (one row if no curve)."""
     rows = []
     empty = dict.fromkeys(CURVE_COLUMNS)
     for run in runs:
-        columns = {name: run[name] for name in RUN_COLUMNS}
+        columns = {csv_name: run[name] for name, csv_name in zip(RUN_COLUMNS, RUN_CSV_COLUMNS, strict=True)}
         for metric in run["curve"] or [empty]:
             rows.append({**columns, **metric})
     return rows

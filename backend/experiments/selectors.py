@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, FloatField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Count, F, FloatField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -47,12 +47,41 @@ def time_to_target_subquery(target) -> Subquery:
     return Subquery(reached.values("wall_clock_seconds")[:1], output_field=FloatField())
 
 
+def data_fraction_expression() -> Case:
+    """The fraction of the training set a cell's execution trained on per round of the recipe, once it has succeeded.
+
+    That is the examples it trained on over (the recipe's rounds × the
+    training set): a policy that kept to its budget r reads r, including one
+    that trains on all the data for r × the rounds, and a dynamic policy
+    whose rounds vary reads what it really used. It comes from the
+    execution's ``samples_trained`` where the dataset records its size, else
+    from its last evaluation (the engine's mean fraction per round × the
+    rounds it averages). None for an execution that has not succeeded.
+    """
+    recipe_rounds = Cast(KeyTextTransform("rounds", "experiment__recipe"), FloatField())
+    latest = RunMetric.objects.filter(execution=OuterRef("execution")).order_by("-epoch")
+    # Training sets' worth of examples seen by the last evaluation.
+    seen = Subquery(latest.annotate(seen=F("data_fraction") * F("epoch")).values("seen")[:1], output_field=FloatField())
+    return Case(
+        # Until the last round the total is part of a run, and the planned rounds are not yet recorded.
+        When(~Q(execution__status=RunStatus.SUCCEEDED), then=Value(None)),
+        When(
+            Q(execution__samples_trained__isnull=False, experiment__dataset__train_size__gt=0),
+            then=Cast("execution__samples_trained", FloatField())
+            / (recipe_rounds * Cast("experiment__dataset__train_size", FloatField())),
+        ),
+        default=seen / recipe_rounds,
+        output_field=FloatField(),
+    )
+
+
 def runs_with_progress(queryset: QuerySet[Run]) -> QuerySet[Run]:
     """Cells with their execution (its stored test predictions deferred) and the figures read from its curve.
 
     Annotates ``run_status`` (the cell's status), ``last_epoch`` and
     ``last_accuracy`` (the latest evaluation), ``target_accuracy`` (the
-    experiment's) and ``time_to_target_seconds`` for it.
+    experiment's), ``time_to_target_seconds`` for it and ``data_fraction``
+    (``data_fraction_expression``).
     """
     latest = RunMetric.objects.filter(execution=OuterRef("execution")).order_by("-epoch")
     return (
@@ -64,6 +93,7 @@ def runs_with_progress(queryset: QuerySet[Run]) -> QuerySet[Run]:
             last_epoch=Subquery(latest.values("epoch")[:1]),
             last_accuracy=Subquery(latest.values("test_accuracy")[:1]),
             target_accuracy=Cast(KeyTextTransform("target_accuracy", "experiment__recipe"), FloatField()),
+            data_fraction=data_fraction_expression(),
         )
         .annotate(time_to_target_seconds=time_to_target_subquery(OuterRef("target_accuracy")))
     )

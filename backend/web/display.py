@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from backend.experiments.models import ACTIVE_RUN_STATUSES, Run, RunStatus
 
 MISSING = "—"
+# How far, in percentage points, the data a run used may stray from its budget before the pages say so:
+# rounding r·N to whole examples accounts for less on any but the smallest training sets.
+OFF_BUDGET_POINTS = 0.5
 
 
 def percent(fraction: float | None, *, digits: int = 1) -> str:
@@ -23,6 +26,26 @@ def percent(fraction: float | None, *, digits: int = 1) -> str:
 def budget_label(fraction: float) -> str:
     """A budget as a short percentage: 0.1 -> "10 %", 0.125 -> "12.5 %"."""
     return f"{fraction * 100:.4g} %"
+
+
+@dataclass(frozen=True)
+class DataUsed:
+    """The fraction of the training set a run used per round, against the budget it ran at."""
+
+    fraction: float | None
+    text: str
+    off_budget: bool
+    # "of a 10 % budget", shown beside the text when it is off budget.
+    note: str
+
+
+def data_used(fraction: float | None, budget: float) -> DataUsed:
+    """``data_used(0.473, 0.1)`` reads "47.3 %", off budget, "of a 10 % budget"; None reads "—"."""
+    # Rounded so that a gap of exactly half a point, which floats may hold as a hair more, counts as within.
+    off = fraction is not None and round(abs(fraction - budget) * 100, 6) > OFF_BUDGET_POINTS
+    return DataUsed(
+        fraction=fraction, text=percent(fraction), off_budget=off, note=f"of a {budget_label(budget)} budget"
+    )
 
 
 def seconds(value: float | None) -> str:
@@ -77,6 +100,7 @@ class RunRow:
     time_to_target: str
     selection: str
     training: str
+    data_used: DataUsed
     reused: bool
     error: str
     cancelable: bool
@@ -114,6 +138,7 @@ def run_rows(runs: Iterable[Run]) -> list[RunRow]:
                 time_to_target=seconds(getattr(run, "time_to_target_seconds", None)),
                 selection=seconds(execution.selection_seconds),
                 training=seconds(execution.training_seconds),
+                data_used=data_used(getattr(run, "data_fraction", None), run.budget),
                 reused=run.reused,
                 error=first_line(execution.error),
                 cancelable=status in ACTIVE_RUN_STATUSES,
@@ -159,6 +184,7 @@ class LeaderboardDisplayRow:
     selection: str
     training: str
     total: str
+    data_used: DataUsed
     speedup: str
     verdict: str
     verdict_key: str
@@ -194,6 +220,7 @@ def leaderboard_rows(leaderboard) -> list[LeaderboardDisplayRow]:
                 selection=seconds(row.selection_seconds_mean),
                 training=seconds(row.training_seconds_mean),
                 total=seconds(row.total_seconds_mean),
+                data_used=data_used(row.data_fraction_mean, row.budget),
                 speedup=speedup(row.speedup_vs_full),
                 verdict=row.verdict or MISSING,
                 verdict_key=(row.verdict or "none").replace(" ", "-").replace("/", ""),
@@ -215,6 +242,7 @@ class BudgetTableDisplayCell:
     n: int
     best: bool
     within_noise: bool
+    data_used: DataUsed
 
 
 @dataclass(frozen=True)
@@ -237,6 +265,8 @@ def budget_table_rows(table) -> list[BudgetTableDisplayRow]:
                     n=cell.estimate.n,
                     best=cell.best,
                     within_noise=cell.within_noise_of_best,
+                    # A reference row ran at r = 1 (all the data) whatever the column's budget.
+                    data_used=data_used(cell.data_fraction_mean, 1.0 if row.reference else cell.budget),
                 )
                 if cell is not None
                 else None

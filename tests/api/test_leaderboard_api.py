@@ -219,6 +219,70 @@ def test_the_runs_json_holds_each_run_with_its_curve(as_role, experiment):
     assert [point["test_accuracy"] for point in run["curve"]] == [0.6, 0.91]
 
 
+def trained_off_budget(experiment):
+    """The static subset at 10 % trains on 47 of the 100 examples a round over its 2 rounds, for every seed."""
+    for run in experiment.runs.filter(policy__strategy="random_static", budget=0.1):
+        set_execution(run, samples_trained=94, rounds_completed=2, rounds_planned=2)
+
+
+def test_the_leaderboard_reports_the_data_each_policy_used(as_role, experiment, django_assert_num_queries):
+    trained_off_budget(experiment)
+    client = as_role("viewer")
+
+    # Experiment, membership, version stamp, cells (the data used among them) and the curves at the target.
+    with django_assert_num_queries(5):
+        body = client.get(leaderboard_url(experiment, budget=0.1)).json()
+    rows = list(csv.DictReader(io.StringIO(client.get(url("api-experiment-leaderboard-csv", experiment)).text)))
+
+    fractions = {strategy: row["data_fraction"] for strategy, row in by_strategy(body).items()}
+    assert fractions == {
+        "rs2_without_replacement": pytest.approx(0.1),
+        "random_static": pytest.approx(0.47),
+        "full": pytest.approx(1.0),
+    }
+    assert [(row["strategy"], float(row["data_fraction"])) for row in rows] == [
+        ("rs2_without_replacement", pytest.approx(0.1)),
+        ("random_static", pytest.approx(0.47)),
+        ("full", pytest.approx(1.0)),
+    ]
+
+
+def test_the_budget_table_reports_the_data_each_cell_used(as_role, experiment):
+    trained_off_budget(experiment)
+
+    body = as_role("viewer").get(url("api-experiment-budget-table", experiment)).json()
+
+    rows = {row["policy"]["strategy"]: row for row in body["rows"]}
+    assert [(cell["budget"], cell["data_fraction"]) for cell in rows["random_static"]["cells"]] == [
+        (0.1, pytest.approx(0.47)),
+        (0.3, pytest.approx(0.3)),
+    ]
+
+
+def test_the_run_exports_give_each_run_the_data_it_used(as_role, experiment):
+    trained_off_budget(experiment)
+    running = experiment.runs.get(policy__strategy="rs2_without_replacement", budget=0.3, seed=0)
+    set_execution(running, status=RunStatus.RUNNING, final_accuracy=None)
+    client = as_role("viewer")
+
+    runs = client.get(url("api-experiment-runs-json", experiment)).json()
+    rows = list(csv.DictReader(io.StringIO(client.get(url("api-experiment-runs-csv", experiment)).text)))
+
+    by_cell = {(run["strategy"], run["budget"], run["seed"]): run for run in runs}
+    static = by_cell["random_static", 0.1, 0]
+    assert static["data_fraction"] == pytest.approx(0.47)
+    # Each evaluation keeps the engine's own running mean; the run's figure has a column of its own.
+    assert [point["data_fraction"] for point in static["curve"]] == [0.1, 0.1]
+    assert by_cell["rs2_without_replacement", 0.1, 0]["data_fraction"] == pytest.approx(0.1)
+    assert by_cell["rs2_without_replacement", 0.3, 0]["data_fraction"] is None
+    static_rows = [row for row in rows if row["strategy"] == "random_static" and row["budget"] == "0.1"]
+    assert [(float(row["run_data_fraction"]), float(row["data_fraction"])) for row in static_rows] == [
+        (pytest.approx(0.47), 0.1)
+    ] * 6
+    running_rows = [row for row in rows if row["run_id"] == str(running.pk)]
+    assert [row["run_data_fraction"] for row in running_rows] == ["", ""]
+
+
 def team_url(name, team, **query):
     path = reverse(name, args=[team.pk])
     return path + ("?" + "&".join(f"{key}={value}" for key, value in query.items()) if query else "")
@@ -258,6 +322,7 @@ def test_the_team_leaderboard_pools_experiments_once_per_execution(as_role, team
     assert by_hash.json() == by_index.json() == implied.json()
     static = by_strategy(by_hash.json())["random_static"]
     assert static["seeds_planned"] == 3 and static["final_accuracy"]["n"] == 3
+    assert static["data_fraction"] == pytest.approx(0.1)
     assert static["final_accuracy"]["mean"] == pytest.approx(np.mean(FINALS["random_static", 0.1]))
     unchanged = as_role("viewer").get(
         team_url("api-team-leaderboard", team, **query), HTTP_IF_NONE_MATCH=implied["ETag"]

@@ -268,3 +268,16 @@ def test_a_runs_attempts_are_listed_in_order(run, as_role):
         (2, "cpu@b", "running", 3),
     ]
     assert as_role("outsider").get(reverse("api-run-attempts", args=[run.pk])).status_code == 404
+
+
+def test_a_run_gives_the_data_it_used_once_it_has_succeeded(run, experiment, as_role):
+    # 100 training examples × the recipe's 5 rounds: 235 examples are 47 % a round against a 10 % budget.
+    set_execution(run, status=RunStatus.SUCCEEDED, final_accuracy=0.8, samples_trained=235, rounds_completed=5)
+    queued = experiment.runs.exclude(pk=run.pk).first()
+
+    client = as_role("viewer")
+
+    assert client.get(detail_url(run)).json()["data_fraction"] == pytest.approx(0.47)
+    assert client.get(detail_url(queued)).json()["data_fraction"] is None
+    listed = {row["id"]: row["data_fraction"] for row in client.get(LIST_URL).json()["results"]}
+    assert listed[run.pk] == pytest.approx(0.47)

@@ -105,3 +105,15 @@ def test_the_schema_documents_the_confusion_matrix(tmp_path):
     body = schema["components"]["schemas"]["RunConfusionOutput"]["properties"]
     assert set(operation["responses"]) == {"200", "404"}
     assert {"available", "reason", "class_names", "matrix", "per_class", "total", "correct", "accuracy"} <= set(body)
+
+
+def test_the_schema_documents_the_data_each_run_used(tmp_path):
+    reset_generator_stats()
+    schema_file = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(schema_file))
+
+    components = yaml.safe_load(schema_file.read_text())["components"]["schemas"]
+    for name in ("LeaderboardRowOutput", "BudgetCellOutput", "RunExportOutput", "RunOutput"):
+        field = components[name]["properties"]["data_fraction"]
+        assert field["type"] == "number" and field["nullable"], name
+        assert "training set" in field["description"], name

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 from scipy import stats
 
+from backend.datasets.models import Dataset
 from backend.errors import ApplicationError
 from backend.experiments.comparison import (
     experiment_budget_points,
@@ -19,7 +20,7 @@ from backend.experiments.comparison import (
     team_comparison_sets,
     team_leaderboard,
 )
-from backend.experiments.models import Experiment, RunStatus
+from backend.experiments.models import Experiment, RunMetric, RunStatus
 from backend.experiments.services import experiment_create
 from tests.conftest import finish_run, set_execution
 
@@ -407,3 +408,97 @@ def test_the_version_stamp_changes_with_results_but_not_with_heartbeats(make_exp
     assert len({initial, running, finished}) == 3
     assert after_heartbeat == running
     assert experiment_version(experiment) == finished
+
+
+def finish_trained(run, final: float, *, samples_trained: int, rounds: int) -> None:
+    """A succeeded execution that trained on ``samples_trained`` examples over ``rounds`` rounds."""
+    finish_run(run, final, selection=0.0, training=10.0)
+    set_execution(run, samples_trained=samples_trained, rounds_completed=rounds, rounds_planned=rounds)
+
+
+def test_the_leaderboard_reports_the_data_each_policy_really_used(make_experiment, django_assert_num_queries):
+    experiment = make_experiment(strategies=("rs2_without_replacement", "random_static"), seeds=(0, 1), budgets=(0.1,))
+    runs = {(run.policy.strategy, run.seed): run for run in experiment.runs.select_related("policy")}
+    # 100 training examples × 2 rounds: RS2 trains on 10 a round; the static run on 46 and 48 a round.
+    finish_trained(runs["rs2_without_replacement", 0], 0.80, samples_trained=20, rounds=2)
+    finish_trained(runs["rs2_without_replacement", 1], 0.82, samples_trained=20, rounds=2)
+    finish_trained(runs["random_static", 0], 0.70, samples_trained=92, rounds=2)
+    finish_trained(runs["random_static", 1], 0.72, samples_trained=96, rounds=2)
+
+    with django_assert_num_queries(2):
+        rows = rows_by_strategy(experiment_leaderboard(experiment, 0.1))
+
+    assert rows["rs2_without_replacement"].data_fraction_mean == pytest.approx(0.1)
+    assert rows["random_static"].data_fraction_mean == pytest.approx(0.47)
+    assert rows["random_static"].budget == 0.1
+
+
+def test_the_data_used_counts_finished_seeds_only(make_experiment):
+    experiment = make_experiment(strategies=("random_static",), seeds=(0, 1), budgets=(0.1,))
+    finished, running = experiment.runs.order_by("seed")
+    finish_trained(finished, 0.70, samples_trained=94, rounds=2)
+    finish_trained(running, 0.72, samples_trained=20, rounds=2)
+    set_execution(running, status=RunStatus.RUNNING, final_accuracy=None)
+
+    row = experiment_leaderboard(experiment, 0.1).rows[0]
+
+    assert (row.seeds_finished, row.data_fraction_mean) == (1, pytest.approx(0.47))
+
+
+def test_without_a_recorded_training_set_size_the_data_used_is_read_from_the_last_evaluation(make_experiment, dataset):
+    experiment = make_experiment(strategies=("random_static",), seeds=(0,), budgets=(0.1,))
+    run = experiment.runs.get()
+    finish_run(run, 0.7, selection=0.0, training=10.0)
+    # The engine's running mean per round at the last of the 2 rounds, and a total that no longer applies.
+    RunMetric.objects.filter(execution_id=run.execution_id, epoch=2).update(data_fraction=0.47)
+    set_execution(run, samples_trained=20)
+    Dataset.objects.filter(pk=dataset.pk).update(train_size=0)
+
+    row = experiment_leaderboard(experiment, 0.1).rows[0]
+
+    assert row.data_fraction_mean == pytest.approx(0.47)
+
+
+def test_full_data_for_fewer_rounds_uses_its_budget_of_the_recipes_rounds(make_experiment):
+    experiment = make_experiment(strategies=("full_short", "full"), seeds=(0,), budgets=(0.1,), rounds=10)
+    runs = {run.policy.strategy: run for run in experiment.runs.select_related("policy")}
+    # All 100 examples for 0.1 × 10 = 1 round; full data trains on all 100 for all 10 rounds.
+    finish_trained(runs["full_short"], 0.6, samples_trained=100, rounds=1)
+    finish_trained(runs["full"], 0.9, samples_trained=1000, rounds=10)
+
+    rows = rows_by_strategy(experiment_leaderboard(experiment, 0.1))
+
+    assert rows["full_short"].data_fraction_mean == pytest.approx(0.1)
+    assert (rows["full"].data_fraction_mean, rows["full"].budget) == (pytest.approx(1.0), 1.0)
+
+
+def test_the_team_leaderboard_reports_the_data_used_over_pooled_executions(make_experiment, team):
+    first = make_experiment(strategies=("random_static",), seeds=(0,), budgets=(0.1,))
+    second = make_experiment(strategies=("random_static",), seeds=(0, 1), budgets=(0.1,), name="another seed")
+    finish_trained(first.runs.get(), 0.70, samples_trained=92, rounds=2)
+    finish_trained(second.runs.get(seed=1), 0.72, samples_trained=96, rounds=2)
+
+    leaderboard = team_leaderboard(
+        team, dataset_id=first.dataset_id, model="mlp", recipe_hash=first.recipe_hash, budget=0.1
+    )
+
+    row = leaderboard.rows[0]
+    assert (row.seeds_finished, row.data_fraction_mean) == (2, pytest.approx(0.47))
+
+
+def test_each_budget_table_cell_reports_the_data_its_seeds_used(make_experiment, django_assert_num_queries):
+    experiment = make_experiment(strategies=("random_static", "full"), seeds=(0,))
+    runs = {(run.policy.strategy, run.budget): run for run in experiment.runs.select_related("policy")}
+    finish_trained(runs["random_static", 0.1], 0.70, samples_trained=94, rounds=2)
+    finish_trained(runs["random_static", 0.3], 0.80, samples_trained=60, rounds=2)
+    finish_trained(runs["full", 1.0], 0.90, samples_trained=200, rounds=2)
+
+    with django_assert_num_queries(1):
+        table = experiment_budget_table(experiment)
+
+    rows = {row.policy.strategy: row for row in table.rows}
+    assert [cell.data_fraction_mean for cell in rows["random_static"].cells] == [
+        pytest.approx(0.47),
+        pytest.approx(0.3),
+    ]
+    assert [cell.data_fraction_mean for cell in rows["full"].cells] == [pytest.approx(1.0)] * 2

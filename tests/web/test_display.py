@@ -1,6 +1,6 @@
 import pytest
 
-from backend.web.display import budget_label, first_line, percent, seconds, short_sha, status_counts
+from backend.web.display import budget_label, data_used, first_line, percent, seconds, short_sha, status_counts
 
 
 @pytest.mark.parametrize(
@@ -14,6 +14,25 @@ def test_accuracies_read_as_percentages_with_one_decimal():
     assert percent(0.8125) == "81.2 %"
     assert percent(1.0) == "100.0 %"
     assert percent(None) == "—"
+
+
+@pytest.mark.parametrize(
+    ("fraction", "budget", "text", "off_budget"),
+    [
+        (0.1, 0.1, "10.0 %", False),
+        (0.473, 0.1, "47.3 %", True),
+        (0.094, 0.1, "9.4 %", True),
+        # Half a percentage point either way is still the budget; floats hold 0.1 - 0.095 as a hair more.
+        (0.105, 0.1, "10.5 %", False),
+        (0.095, 0.1, "9.5 %", False),
+        (0.106, 0.1, "10.6 %", True),
+        (None, 0.1, "—", False),
+    ],
+)
+def test_the_data_used_is_marked_when_it_strays_from_the_budget(fraction, budget, text, off_budget):
+    shown = data_used(fraction, budget)
+
+    assert (shown.text, shown.off_budget, shown.note) == (text, off_budget, "of a 10 % budget")
 
 
 @pytest.mark.parametrize(

@@ -232,3 +232,58 @@ def test_the_plots_answer_304_while_nothing_changed(client_as, viewer, compariso
     assert client.get(plot_url(comparison, "budget", "json"), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 304
     Execution.objects.filter(cells__experiment=comparison, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING)
     assert client.get(plot_url(comparison, "budget", "json"), HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200
+
+
+def row_html(html, strategy):
+    return re.search(rf'<tr data-policy="\d+" data-strategy="{strategy}".*?</tr>', html, re.S).group(0)
+
+
+def data_used(row):
+    return re.search(r"<td[^>]*data-data-used[^>]*>(.*?)</td>", row, re.S).group(1)
+
+
+def train_static_off_budget(experiment):
+    """The static subset at 10 % trains on 47, 47 and 48 of the 100 examples a round over its 2 rounds."""
+    for run in experiment.runs.filter(policy__strategy="random_static", budget=0.1):
+        set_execution(run, samples_trained=(94, 94, 96)[run.seed], rounds_completed=2, rounds_planned=2)
+
+
+def test_the_leaderboard_shows_the_data_used_and_marks_a_policy_off_its_budget(
+    client_as, viewer, comparison, django_assert_num_queries
+):
+    train_static_off_budget(comparison)
+    client = client_as(viewer)
+
+    # Session, user, experiment, membership, version stamp, cells and curves: the data used costs no query.
+    with django_assert_num_queries(7):
+        html = client.get(fragment_url(comparison, budget=0.1)).content.decode()
+
+    assert "Data used</th>" in html
+    assert data_used(row_html(html, "random_static")) == '47.3 % <span class="off-budget-note">of a 10 % budget</span>'
+    assert 'class="num off-budget" data-data-used title="Off budget' in row_html(html, "random_static")
+    assert data_used(row_html(html, "rs2_without_replacement")) == "10.0 %"
+    # Full data ran at r = 1, so all of the data is its budget even at 10 %; its queued seed does not count.
+    assert data_used(row_html(html, "full")) == "100.0 %"
+
+
+def test_the_budget_table_notes_a_cell_off_its_budget(client_as, viewer, comparison):
+    train_static_off_budget(comparison)
+
+    html = client_as(viewer).get(reverse("experiment_budget_table", args=[comparison.pk])).content.decode()
+
+    off_budget = r'title="3 seeds, 47\.3 % of the data per round">71\.0 ± 6\.6 % <span[^>]*>used 47\.3 %</span>'
+    assert re.search(off_budget, html)
+    assert re.search(r'title="3 seeds, 30\.0 % of the data per round">86\.7 ± 5\.2 %</td>', html)
+    assert html.count("off-budget-note") == 1
+
+
+def test_the_runs_table_shows_the_data_each_run_used(client_as, viewer, comparison):
+    train_static_off_budget(comparison)
+
+    html = client_as(viewer).get(detail_url(comparison)).content.decode()
+
+    run = comparison.runs.get(policy__strategy="random_static", budget=0.1, seed=2)
+    row = re.search(rf'<tr data-run="{run.pk}".*?</tr>', html, re.S).group(0)
+    assert data_used(row) == '48.0 % <span class="off-budget-note">of a 10 % budget</span>'
+    queued = comparison.runs.get(execution__status=RunStatus.QUEUED)
+    assert data_used(re.search(rf'<tr data-run="{queued.pk}".*?</tr>', html, re.S).group(0)) == "—"

@@ -1,5 +1,7 @@
 """The run page: who may open it, and what it shows of the run, its execution and its predictions."""
 
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
@@ -361,3 +363,34 @@ def test_a_matrix_too_wide_to_read_is_left_to_the_api(client_as, viewer, setting
     assert html.count("<tr data-class=") == 41 and html.count("data-class-accuracy>100.0 %") == 41
     assert '<th class="num" scope="col">class-0</th>' not in html
     assert f"GET /api/v1/runs/{planted_run.pk}/confusion/" in html
+
+
+def data_used_fact(html):
+    return re.search(r'<dd data-fact="data-used"[^>]*>(.*?)</dd>', html, re.S).group(1)
+
+
+def test_the_page_shows_the_data_used_beside_the_budget(client_as, viewer, succeeded):
+    # 100 training examples × the recipe's 20 rounds.
+    on_budget = round(succeeded.budget * 20 * 100)
+    set_execution(succeeded, samples_trained=on_budget, rounds_completed=20, rounds_planned=20)
+    client = client_as(viewer)
+
+    kept = client.get(run_url(succeeded)).content.decode()
+    set_execution(succeeded, samples_trained=946)
+    strayed = client.get(run_url(succeeded)).content.decode()
+
+    budget = f"{succeeded.budget * 100:g} %"
+    assert f"<dt>Budget (per round)</dt><dd>{budget}</dd>" in kept
+    assert data_used_fact(kept) == f"{succeeded.budget * 100:.1f} %"
+    assert data_used_fact(strayed) == f'47.3 % <span class="off-budget-note">of a {budget} budget</span>'
+    assert '<dd data-fact="data-used" class="off-budget">' in strayed
+
+
+def test_an_unfinished_run_has_no_data_used_yet(client_as, viewer, experiment):
+    running = experiment.runs.get(execution__status=RunStatus.RUNNING)
+    add_curve(running, [0.5, 0.6])
+    set_execution(running, samples_trained=946)
+
+    html = client_as(viewer).get(run_url(running)).content.decode()
+
+    assert data_used_fact(html) == "—"

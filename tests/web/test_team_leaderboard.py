@@ -6,6 +6,7 @@ import re
 
 from django.urls import reverse
 
+from backend.experiments.models import Execution
 from backend.experiments.services import experiment_create
 
 
@@ -73,3 +74,19 @@ def test_the_navigation_and_the_dataset_page_lead_here(client_as, viewer, team, 
 
 def test_an_outsider_gets_404(client_as, outsider, other_team, team, comparison):
     assert client_as(outsider).get(leaderboard_url(team)).status_code == 404
+
+
+def test_the_pooled_leaderboard_shows_the_data_used_and_marks_a_policy_off_its_budget(
+    client_as, viewer, team, dataset, comparison
+):
+    # The static subset at 10 % trains on 47 of the 100 examples a round over its 2 rounds.
+    Execution.objects.filter(cells__experiment=comparison, cells__policy__strategy="random_static").filter(
+        cells__budget=0.1
+    ).update(samples_trained=94, rounds_completed=2)
+
+    html = client_as(viewer).get(leaderboard_url(team, dataset=dataset.pk, budget=0.1)).content.decode()
+
+    static = re.search(r'data-strategy="random_static".*?</tr>', html, re.S).group(0)
+    rs2 = re.search(r'data-strategy="rs2_without_replacement".*?</tr>', html, re.S).group(0)
+    assert '47.0 % <span class="off-budget-note">of a 10 % budget</span></td>' in static
+    assert "data-data-used>10.0 %</td>" in rs2

@@ -12,6 +12,7 @@ from backend.experiments.execution import execution_checkpoint_dir
 from backend.experiments.models import Attempt, Execution, Run, RunMetric, RunStatus
 from tests.workers.conftest import run_status, wait_for
 from workers.engine.datasets import load_dataset
+from workers.engine.strategies.base import budget_count
 from workers.engine.version import ENGINE_VERSION, engine_commit
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -76,6 +77,9 @@ def test_an_experiment_created_through_the_api_runs_to_completion(
         body = client.get(f"/api/v1/runs/{run.pk}/").json()
         assert body["time_to_target_seconds"] == pytest.approx(first_hit.wall_clock_seconds)
         assert metrics[-1].wall_clock_seconds == pytest.approx(execution.selection_seconds + execution.training_seconds)
+        # The data it used, from the stored total, is the engine's own running mean at the last round: r·N a round.
+        assert body["data_fraction"] == pytest.approx(metrics[-1].data_fraction)
+        assert body["data_fraction"] == pytest.approx(budget_count(0.3, len(arrays.y_train)) / len(arrays.y_train))
         # A succeeded execution keeps no checkpoint.
         assert execution.checkpoint == "" and not execution_checkpoint_dir(execution.pk).exists()
         assert list(Attempt.objects.filter(execution=execution).values_list("number", "outcome")) == [(1, "succeeded")]

@@ -19,7 +19,7 @@ from backend.experiments.selectors import (
     runs_with_progress,
 )
 from backend.teams.access import get_team_object
-from backend.web.display import MISSING, budget_label, percent, progress_label, seconds
+from backend.web.display import MISSING, budget_label, data_used, percent, progress_label, seconds
 from backend.web.pages import remember_team, render_page
 
 # The last lines of a failure's traceback say what went wrong; the rest is the engine's call stack.
@@ -103,6 +103,7 @@ def run_context(run: Run, *, share_link: ShareLink | None = None) -> dict[str, A
         "polling": status in ACTIVE_RUN_STATUSES,
         "status_url": status_url(run, share_link),
         "budget": budget_label(run.budget),
+        "data_used": data_used(run.data_fraction, run.budget),
         "final_accuracy": percent(execution.final_accuracy),
         "best_accuracy": percent(execution.best_accuracy),
         "time_to_target": seconds(run.time_to_target_seconds),
