@@ -434,7 +434,50 @@ DYNAMIC_STRATEGIES: tuple[Strategy, ...] = ()
 ONLINE_STRATEGIES: tuple[Strategy, ...] = ()
 
 # RHO-LOSS: reducible loss against an irreducible-loss model trained on a held-out split.
-REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = ()
+HOLDOUT_FRACTION = Param(
+    "holdout_fraction",
+    "float",
+    0.1,
+    "Share of the training set held out, per class, to train the irreducible-loss model (never selected).",
+    minimum=0.0,
+    maximum=0.9,
+    exclusive_minimum=True,
+)
+IRREDUCIBLE_ROUNDS = Param(
+    "irreducible_rounds",
+    "int",
+    50,
+    "Passes the irreducible-loss model makes over the held-out split (a small split needs many to train).",
+    minimum=1,
+    maximum=1000,
+)
+IRREDUCIBLE_MODEL = Param(
+    "irreducible_model",
+    "choice",
+    None,
+    "Architecture of the irreducible-loss model (default: the run's model; the paper finds a small one suffices).",
+    choices=tuple(MODELS),
+    nullable=True,
+)
+POOL_FACTOR = Param(
+    "pool_factor",
+    "int",
+    10,
+    "Candidates scored per selected example (the paper keeps 10 % of each large batch: 10).",
+    minimum=1,
+    maximum=100,
+)
+
+REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "rho_loss",
+        DYNAMIC,
+        "RHO-LOSS",
+        "Keep the candidates whose loss minus a held-out model's loss is largest (Mindermann et al., 2022).",
+        params=(HOLDOUT_FRACTION, IRREDUCIBLE_ROUNDS, IRREDUCIBLE_MODEL, POOL_FACTOR),
+        sampler=REDUCIBLE + ":RhoLossSampler",
+    ),
+)
 
 # Class balance for imbalanced data: temperature sampling with a cooldown.
 BALANCE_STRATEGIES: tuple[Strategy, ...] = ()
