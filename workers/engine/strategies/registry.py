@@ -480,7 +480,51 @@ REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = (
 )
 
 # Class balance for imbalanced data: temperature sampling with a cooldown.
-BALANCE_STRATEGIES: tuple[Strategy, ...] = ()
+TEMPERATURE_START = Param(
+    "temperature_start",
+    "float",
+    5.0,
+    "Class temperature T of the first round: class c is drawn ∝ n_c^(1/T) (1: natural shares; large: equal).",
+    minimum=0.0,
+    maximum=1000.0,
+    exclusive_minimum=True,
+)
+TEMPERATURE_END = Param(
+    "temperature_end",
+    "float",
+    1.0,
+    "Class temperature T the cooldown ends at (equal to the start: a constant temperature).",
+    minimum=0.0,
+    maximum=1000.0,
+    exclusive_minimum=True,
+)
+COOLDOWN_FRACTION = Param(
+    "cooldown_fraction",
+    "float",
+    1.0,
+    "Share of the run over which T falls linearly from start to end, then held (1: it reaches the end last).",
+    minimum=0.0,
+    maximum=1.0,
+    exclusive_minimum=True,
+)
+BALANCE_MODE = Param(
+    "mode",
+    "choice",
+    "upsample",
+    "Draw rounds with the tempered class shares (upsample), or uniformly with per-class loss weights (upweight).",
+    choices=("upsample", "upweight"),
+)
+
+BALANCE_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "class_temperature",
+        DYNAMIC,
+        "Class temperature sampling (Cooldown)",
+        "Draw classes ∝ n_c^(1/T), T cooled from a high to a low value over the run (Li et al., 2024).",
+        params=(TEMPERATURE_START, TEMPERATURE_END, COOLDOWN_FRACTION, BALANCE_MODE),
+        sampler=BALANCE + ":ClassTemperatureSampler",
+    ),
+)
 
 STRATEGIES: dict[str, Strategy] = {
     strategy.key: strategy
