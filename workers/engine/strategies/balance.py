@@ -76,7 +76,9 @@ class ClassTemperatureSampler(Sampler):
 
     Departures from the paper: it changes the temperature by training step, here
     it changes once per round (the engine selects per round), over the run's
-    rounds; and with one round only, that round uses the end value.
+    rounds; and with one round only, that round uses the end value. The linear
+    shape and the defaults (5 → 1 over the whole run) are this engine's choice,
+    not values taken from the paper's experiments.
     """
 
     def __init__(self, params: Mapping[str, Any], *, num_samples: int, budget: float, labels: np.ndarray):
