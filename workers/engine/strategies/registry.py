@@ -627,10 +627,97 @@ ONLINE_STRATEGIES: tuple[Strategy, ...] = (
 )
 
 # RHO-LOSS: reducible loss against an irreducible-loss model trained on a held-out split.
-REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = ()
+HOLDOUT_FRACTION = Param(
+    "holdout_fraction",
+    "float",
+    0.1,
+    "Share of the training set held out, per class, to train the irreducible-loss model (never selected).",
+    minimum=0.0,
+    maximum=0.9,
+    exclusive_minimum=True,
+)
+IRREDUCIBLE_ROUNDS = Param(
+    "irreducible_rounds",
+    "int",
+    50,
+    "Passes the irreducible-loss model makes over the held-out split (a small split needs many to train).",
+    minimum=1,
+    maximum=1000,
+)
+IRREDUCIBLE_MODEL = Param(
+    "irreducible_model",
+    "choice",
+    None,
+    "Architecture of the irreducible-loss model (default: the run's model; the paper finds a small one suffices).",
+    choices=tuple(MODELS),
+    nullable=True,
+)
+POOL_FACTOR = Param(
+    "pool_factor",
+    "int",
+    10,
+    "Candidates scored per selected example (the paper keeps 10 % of each large batch: 10).",
+    minimum=1,
+    maximum=100,
+)
+
+REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "rho_loss",
+        DYNAMIC,
+        "RHO-LOSS",
+        "Keep the candidates whose loss minus a held-out model's loss is largest (Mindermann et al., 2022).",
+        params=(HOLDOUT_FRACTION, IRREDUCIBLE_ROUNDS, IRREDUCIBLE_MODEL, POOL_FACTOR),
+        sampler=REDUCIBLE + ":RhoLossSampler",
+    ),
+)
 
 # Class balance for imbalanced data: temperature sampling with a cooldown.
-BALANCE_STRATEGIES: tuple[Strategy, ...] = ()
+TEMPERATURE_START = Param(
+    "temperature_start",
+    "float",
+    5.0,
+    "Class temperature T of the first round: class c is drawn ∝ n_c^(1/T) (1: natural shares; large: equal).",
+    minimum=0.0,
+    maximum=1000.0,
+    exclusive_minimum=True,
+)
+TEMPERATURE_END = Param(
+    "temperature_end",
+    "float",
+    1.0,
+    "Class temperature T the cooldown ends at (equal to the start: a constant temperature).",
+    minimum=0.0,
+    maximum=1000.0,
+    exclusive_minimum=True,
+)
+COOLDOWN_FRACTION = Param(
+    "cooldown_fraction",
+    "float",
+    1.0,
+    "Share of the run over which T falls linearly from start to end, then held (1: it reaches the end last).",
+    minimum=0.0,
+    maximum=1.0,
+    exclusive_minimum=True,
+)
+BALANCE_MODE = Param(
+    "mode",
+    "choice",
+    "upsample",
+    "Draw rounds with the tempered class shares (upsample), or uniformly with per-class loss weights (upweight).",
+    choices=("upsample", "upweight"),
+)
+
+BALANCE_STRATEGIES: tuple[Strategy, ...] = (
+    Strategy(
+        "class_temperature",
+        DYNAMIC,
+        "Class temperature sampling (Cooldown)",
+        "Draw classes ∝ n_c^(1/T), T cooled from a high to a low value over the run (Li et al., 2024).",
+        params=(TEMPERATURE_START, TEMPERATURE_END, COOLDOWN_FRACTION, BALANCE_MODE),
+        sampler=BALANCE + ":ClassTemperatureSampler",
+    ),
+)
 
 STRATEGIES: dict[str, Strategy] = {
     strategy.key: strategy
