@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from workers.engine.strategies.base import Sampler, Selection, SelectionContext
+from workers.engine.strategies.base import Sampler, Selection, SelectionContext, largest_remainder_quotas
 
 
 def temperature_shares(counts: np.ndarray, temperature: float) -> np.ndarray:
@@ -22,20 +22,6 @@ def temperature_shares(counts: np.ndarray, temperature: float) -> np.ndarray:
     logits = np.log(np.asarray(counts, dtype=np.float64)) / temperature
     shares = np.exp(logits - logits.max())
     return shares / shares.sum()
-
-
-def largest_remainder_quotas(shares: np.ndarray, total: int) -> np.ndarray:
-    """Integer quotas summing to ``total`` exactly, as close to ``shares × total`` as integers allow.
-
-    Every class gets the floor of its exact quota; the few left over go to the
-    largest remainders, ties to the lower class index.
-    """
-    exact = np.asarray(shares, dtype=np.float64) * total
-    quotas = np.floor(exact).astype(np.int64)
-    remainder = total - int(quotas.sum())
-    order = np.argsort(-(exact - quotas), kind="stable")
-    quotas[order[:remainder]] += 1
-    return quotas
 
 
 def draw_class(rng: np.random.Generator, members: np.ndarray, quota: int) -> np.ndarray:
@@ -105,7 +91,7 @@ class ClassTemperatureSampler(Sampler):
             class_weights = shares * self.num_samples / self.counts
             positions = np.searchsorted(self.classes, self.labels[indices])
             return Selection(indices, class_weights[positions].astype(np.float32))
-        quotas = largest_remainder_quotas(shares, self.round_size)
+        quotas = largest_remainder_quotas(shares * self.round_size, self.round_size)
         picks = [
             draw_class(context.rng, members, int(quota))
             for members, quota in zip(self.members, quotas, strict=True)

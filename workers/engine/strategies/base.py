@@ -124,6 +124,20 @@ class SelectionContext:
         return self.num_classes or int(self.labels.max()) + 1
 
 
+def largest_remainder_quotas(exact: np.ndarray, total: int) -> np.ndarray:
+    """Whole numbers as close to the ``exact`` quotas (which sum to ``total``) as integers allow, summing to it.
+
+    Every quota gets its floor; the few left over go to the largest remainders,
+    ties to the lower index (a stable sort, whatever the RNG).
+    """
+    exact = np.asarray(exact, dtype=np.float64)
+    quotas = np.floor(exact).astype(np.int64)
+    remainder = total - int(quotas.sum())
+    order = np.argsort(-(exact - quotas), kind="stable")
+    quotas[order[:remainder]] += 1
+    return quotas
+
+
 def class_quotas(labels: np.ndarray, total: int) -> dict[int, int]:
     """Split ``total`` over the classes in proportion to their sizes (largest remainders).
 
@@ -131,12 +145,7 @@ def class_quotas(labels: np.ndarray, total: int) -> dict[int, int]:
     size as an unbalanced one and trains for the same number of steps.
     """
     classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * (total / len(labels))
-    quotas = np.floor(exact).astype(np.int64)
-    remainder = total - int(quotas.sum())
-    # Stable sort so ties go to the lower class index, whatever the RNG.
-    order = np.argsort(-(exact - quotas), kind="stable")
-    quotas[order[:remainder]] += 1
+    quotas = largest_remainder_quotas(counts * (total / len(labels)), total)
     return {int(label): int(quota) for label, quota in zip(classes, quotas, strict=True)}
 
 
