@@ -25,6 +25,51 @@ def real_context(dataset: ArrayDataset, *, seed: int = 0, **overrides) -> Select
     return trainer(dataset, seed=seed, **overrides).selection_context(0)
 
 
+def bare_context(
+    labels: np.ndarray,
+    *,
+    round_index: int = 0,
+    rounds: int = 0,
+    rng: np.random.Generator | None = None,
+    seed: int = 0,
+    losses: np.ndarray | Callable[[], np.ndarray] | None = None,
+    infer: Callable[..., ModelOutputs] | None = None,
+    num_classes: int = 0,
+) -> SelectionContext:
+    """A context with planted last losses (NaN: never trained) that fails the test if a proxy is trained.
+
+    ``infer``, when given, answers forward passes; without it a forward pass fails the test too.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+
+    def no_proxy(**_):
+        raise AssertionError("this strategy trains no proxy")
+
+    def no_inference(*_args, **_kwargs):
+        raise AssertionError("this strategy spends no forward pass")
+
+    if losses is None:
+        read_losses = lambda: np.full(len(labels), np.nan)  # noqa: E731
+    elif callable(losses):
+        read_losses = losses
+    else:
+        read_losses = lambda: np.asarray(losses, dtype=np.float64)  # noqa: E731
+    return SelectionContext(
+        round_index=round_index,
+        num_samples=len(labels),
+        budget=0.0,
+        labels=labels,
+        rng=np.random.default_rng(seed) if rng is None else rng,
+        model=nn.Identity(),
+        device=torch.device("cpu"),
+        read_losses=read_losses,
+        train_proxy=no_proxy,
+        infer=infer or no_inference,
+        num_classes=num_classes,
+        rounds=rounds,
+    )
+
+
 def planted_outputs(logits: np.ndarray, embeddings: np.ndarray, *, has_bias: bool = True) -> ModelOutputs:
     return ModelOutputs(
         logits=torch.as_tensor(logits, dtype=torch.float32),

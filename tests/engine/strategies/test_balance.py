@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from tests.engine.training.conftest import blobs, run_config
-from tests.engine.training.test_training import StopAfterRounds, untimed
+from tests.engine.strategies.conftest import bare_context
+from tests.engine.training.conftest import assert_resumes_identically, blobs, run_config
 from workers.engine.arrays import ArrayDataset
 from workers.engine.strategies import SelectionContext, class_quotas, make_sampler
-from workers.engine.training import train_run
 
 # Class sizes whose square roots are whole: at T = 2 the shares are 20 : 10 : 5, i.e. 4/7, 2/7, 1/7.
 SIZES = [400, 100, 25]
@@ -19,21 +16,7 @@ LABELS = np.repeat(np.arange(3), SIZES)
 
 
 def context(round_index: int, rounds: int, labels: np.ndarray = LABELS, seed: int = 0) -> SelectionContext:
-    def no_proxy(**_):
-        raise AssertionError("class-temperature sampling trains no proxy")
-
-    return SelectionContext(
-        round_index=round_index,
-        num_samples=len(labels),
-        budget=0.0,
-        labels=labels,
-        rng=np.random.default_rng(seed),
-        model=nn.Identity(),
-        device=torch.device("cpu"),
-        read_losses=lambda: np.full(len(labels), np.nan),
-        train_proxy=no_proxy,
-        rounds=rounds,
-    )
+    return bare_context(labels, round_index=round_index, rounds=rounds, seed=seed)
 
 
 def constant(temperature: float, **params) -> dict:
@@ -120,15 +103,5 @@ def test_a_run_resumed_from_a_checkpoint_matches_an_uninterrupted_one(tmp_path, 
     config = run_config(
         strategy="class_temperature", params={"mode": mode}, budget=0.25, recipe={"rounds": 6, "eval_every": 2}
     )
-    uninterrupted = train_run(config, dataset)
+    uninterrupted, _, _ = assert_resumes_identically(config, dataset, tmp_path / "run.pt")
     assert uninterrupted.samples_trained == 6 * 45
-
-    checkpoint = tmp_path / "run.pt"
-    stopped = train_run(
-        config, dataset, callbacks=StopAfterRounds(3), checkpoint_path=checkpoint, checkpoint_every_seconds=0
-    )
-    assert stopped.canceled and stopped.rounds_completed == 3
-    resumed = train_run(config, dataset, checkpoint_path=checkpoint, checkpoint_every_seconds=0)
-    assert resumed.resumed_from_round == 3
-    assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
-    assert resumed.final_accuracy == uninterrupted.final_accuracy

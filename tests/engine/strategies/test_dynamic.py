@@ -10,9 +10,8 @@ import torch
 import torch.nn.functional as F
 from scipy import stats
 
-from tests.engine.strategies.conftest import planted_context, planted_outputs, real_context
-from tests.engine.training.conftest import blobs, run_config, tiny_images
-from tests.engine.training.test_training import StopAfterRounds, untimed
+from tests.engine.strategies.conftest import bare_context, planted_context, planted_outputs, real_context
+from tests.engine.training.conftest import assert_resumes_identically, blobs, run_config, tiny_images
 from workers.engine.strategies import SelectionContext, make_sampler
 from workers.engine.strategies.dynamic import annealed_rounds, weighted_draw
 from workers.engine.training import train_run
@@ -20,18 +19,7 @@ from workers.engine.training import train_run
 
 def loss_context(losses: np.ndarray, labels: np.ndarray, *, round_index: int, rounds: int, seed: int = 0):
     """A context whose last training losses are ``losses``, in round ``round_index`` of ``rounds``."""
-    context = planted_context(labels, planted_outputs(np.zeros((len(labels), 2)), np.zeros((len(labels), 1))))
-    return dataclasses.replace(
-        context,
-        round_index=round_index,
-        rounds=rounds,
-        rng=np.random.default_rng(seed),
-        read_losses=lambda: np.asarray(losses, dtype=np.float64),
-    )
-
-
-def rounds_of(sampler, contexts: list[SelectionContext]):
-    return [sampler.select(context) for context in contexts]
+    return bare_context(labels, round_index=round_index, rounds=rounds, seed=seed, losses=losses)
 
 
 # ---------------------------------------------------------------------------
@@ -261,16 +249,7 @@ def test_a_dynamic_run_reports_its_realised_fraction_and_resumes_identically(tmp
     assert last["data_fraction"] == uninterrupted.samples_trained / (90 * 8)
     assert np.isfinite(last["train_loss"]) and uninterrupted.final_accuracy is not None
 
-    checkpoint = tmp_path / "run.pt"
-    stopped = train_run(
-        config, dataset, callbacks=StopAfterRounds(3), checkpoint_path=checkpoint, checkpoint_every_seconds=0
-    )
-    assert stopped.rounds_completed == 3
-    resumed = train_run(config, dataset, checkpoint_path=checkpoint, checkpoint_every_seconds=0)
-    assert resumed.resumed_from_round == 3
-    assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
-    assert resumed.samples_trained == uninterrupted.samples_trained
-    assert resumed.optimizer_steps == uninterrupted.optimizer_steps
+    assert_resumes_identically(config, dataset, tmp_path / "run.pt")
 
 
 @pytest.mark.parametrize("score", ["el2n", "forgetting", "uncertainty", "cal", "supervised_prototypes"])

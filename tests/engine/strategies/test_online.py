@@ -10,15 +10,12 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
-from torch import nn
 
-from tests.engine.strategies.conftest import planted_outputs, real_context
-from tests.engine.training.conftest import blobs, run_config, tiny_images
+from tests.engine.strategies.conftest import bare_context, planted_outputs, real_context
+from tests.engine.training.conftest import assert_resumes_identically, blobs, run_config, tiny_images
 from workers.engine.strategies import SelectionContext, budget_count, make_sampler
 from workers.engine.strategies.proxy import draw_pool, example_losses, to_numpy
-from workers.engine.training import Callbacks, Trainer, train_run
-
-TIMING_KEYS = ("wall_clock_seconds", "evaluation_seconds")
+from workers.engine.training import Trainer, train_run
 
 
 def no_proxy(**_):
@@ -28,25 +25,12 @@ def no_proxy(**_):
 def logits_context(logits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> SelectionContext:
     """A context whose model outputs ``logits`` on the examples it is asked about, in their order."""
     logits = np.asarray(logits, dtype=np.float32)
-    labels = np.asarray(labels, dtype=np.int64)
 
     def infer(model, indices=None):
         chosen = np.arange(len(labels)) if indices is None else np.asarray(indices)
         return planted_outputs(logits[chosen], np.zeros((len(chosen), 1)))
 
-    return SelectionContext(
-        round_index=0,
-        num_samples=len(labels),
-        budget=0.0,
-        labels=labels,
-        rng=rng,
-        model=nn.Identity(),
-        device=torch.device("cpu"),
-        read_losses=lambda: np.full(len(labels), np.nan),
-        train_proxy=no_proxy,
-        infer=infer,
-        num_classes=logits.shape[1],
-    )
+    return bare_context(labels, rng=rng, infer=infer, num_classes=logits.shape[1])
 
 
 def graded_logits(count: int = 20, classes: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -182,19 +166,7 @@ class Simulation:
         self.rng = np.random.default_rng(seed)
 
     def context(self) -> SelectionContext:
-        seen = self.seen.copy()
-        return SelectionContext(
-            round_index=0,
-            num_samples=len(self.labels),
-            budget=0.0,
-            labels=self.labels,
-            rng=self.rng,
-            model=nn.Identity(),
-            device=torch.device("cpu"),
-            read_losses=lambda: seen,
-            train_proxy=no_proxy,
-            infer=lambda *_, **__: pytest.fail("loss-statistics samplers spend no forward pass"),
-        )
+        return bare_context(self.labels, rng=self.rng, losses=self.seen.copy())
 
     def round(self, losses: np.ndarray | None = None) -> np.ndarray:
         chosen = self.sampler.select(self.context()).indices
@@ -372,34 +344,8 @@ def test_an_online_strategy_runs_on_images_and_is_charged_for_its_forward_passes
         assert passes == []
 
 
-class StopAfterRounds(Callbacks):
-    def __init__(self, rounds: int):
-        self.rounds = rounds
-        self.finished = 0
-
-    def on_round_end(self, round_index: int) -> None:
-        self.finished = round_index + 1
-
-    def should_stop(self) -> bool:
-        return self.finished >= self.rounds
-
-
-def untimed(metrics: list[dict]) -> list[dict]:
-    return [{key: value for key, value in metric.items() if key not in TIMING_KEYS} for metric in metrics]
-
-
 @pytest.mark.parametrize(("key", "params"), [ONLINE[0], ONLINE[2], ONLINE[3], ONLINE[4]])
 def test_resuming_an_online_run_from_a_checkpoint_matches_an_uninterrupted_run(key, params, tmp_path):
     dataset = tiny_images(train_size=60, test_size=30)
     config = online_config(key, params, rounds=5)
-    uninterrupted = train_run(config, dataset)
-
-    checkpoint = tmp_path / "run.pt"
-    stopped = train_run(
-        config, dataset, callbacks=StopAfterRounds(3), checkpoint_path=checkpoint, checkpoint_every_seconds=0
-    )
-    assert stopped.canceled and stopped.rounds_completed == 3
-    resumed = train_run(config, dataset, checkpoint_path=checkpoint, checkpoint_every_seconds=0)
-    assert resumed.resumed_from_round == 3
-    assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
-    assert resumed.samples_trained == uninterrupted.samples_trained
+    assert_resumes_identically(config, dataset, tmp_path / "run.pt")

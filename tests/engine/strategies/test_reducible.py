@@ -10,8 +10,7 @@ import torch
 from torch import nn
 
 from tests.engine.strategies.conftest import trainer
-from tests.engine.training.conftest import blobs, run_config
-from tests.engine.training.test_training import StopAfterRounds, untimed
+from tests.engine.training.conftest import assert_resumes_identically, blobs, run_config
 from workers.engine.errors import ConfigError
 from workers.engine.strategies import ModelOutputs, ProxyRun, SelectionContext, budget_count, class_quotas, make_sampler
 from workers.engine.strategies.proxy import example_losses, to_numpy
@@ -162,14 +161,7 @@ def test_a_run_is_charged_for_its_irreducible_loss_model_and_resumes_without_tra
     assert uninterrupted.metrics[0]["wall_clock_seconds"] >= uninterrupted.selection_seconds
     assert uninterrupted.samples_trained == 6 * 60
 
-    checkpoint = tmp_path / "run.pt"
-    stopped = train_run(
-        config, dataset, callbacks=StopAfterRounds(3), checkpoint_path=checkpoint, checkpoint_every_seconds=0
-    )
-    assert stopped.canceled and stopped.rounds_completed == 3
-    assert len(proxies) == 2
-    resumed = train_run(config, dataset, checkpoint_path=checkpoint, checkpoint_every_seconds=0)
-    assert resumed.resumed_from_round == 3
+    proxies.clear()
+    assert_resumes_identically(config, dataset, tmp_path / "run.pt")
+    # The uninterrupted run and the stopped one each trained it; the resumed run restored it.
     assert len(proxies) == 2, "the resumed run trained its irreducible-loss model again"
-    assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
-    assert resumed.final_accuracy == uninterrupted.final_accuracy

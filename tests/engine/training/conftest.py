@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from workers.engine.arrays import ArrayDataset
+from workers.engine.training import Callbacks, RunResult, train_run
+
+TIMING_KEYS = ("wall_clock_seconds", "evaluation_seconds")
 
 
 def blobs(*, train_size: int = 240, test_size: int = 120, num_classes: int = 4, dims: int = 16, seed: int = 0):
@@ -70,6 +75,45 @@ def run_config(**overrides) -> dict:
     }
     config.update(overrides)
     return config
+
+
+def untimed(metrics: list[dict]) -> list[dict]:
+    """Metric rows without their clock readings, which differ between otherwise identical runs."""
+    return [{key: value for key, value in metric.items() if key not in TIMING_KEYS} for metric in metrics]
+
+
+class StopAfterRounds(Callbacks):
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+        self.finished = 0
+
+    def on_round_end(self, round_index: int) -> None:
+        self.finished = round_index + 1
+
+    def should_stop(self) -> bool:
+        return self.finished >= self.rounds
+
+
+def assert_resumes_identically(
+    config: dict, dataset: ArrayDataset, checkpoint: Path, *, stop_after: int = 3
+) -> tuple[RunResult, RunResult, RunResult]:
+    """Stop a run after ``stop_after`` rounds, resume it from its checkpoint, and compare with an uninterrupted one.
+
+    Returns the uninterrupted, stopped and resumed results for further checks.
+    """
+    uninterrupted = train_run(config, dataset)
+    stopped = train_run(
+        config, dataset, callbacks=StopAfterRounds(stop_after), checkpoint_path=checkpoint, checkpoint_every_seconds=0
+    )
+    assert stopped.canceled and stopped.rounds_completed == stop_after
+    assert stopped.final_accuracy is None and checkpoint.exists()
+    resumed = train_run(config, dataset, checkpoint_path=checkpoint, checkpoint_every_seconds=0)
+    assert resumed.resumed_from_round == stop_after and not resumed.canceled
+    assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
+    assert resumed.final_accuracy == uninterrupted.final_accuracy
+    assert resumed.samples_trained == uninterrupted.samples_trained
+    assert resumed.optimizer_steps == uninterrupted.optimizer_steps
+    return uninterrupted, stopped, resumed
 
 
 @pytest.fixture

@@ -7,10 +7,8 @@ import math
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
-from tests.engine.strategies.conftest import trainer
+from tests.engine.strategies.conftest import bare_context, trainer
 from tests.engine.training.conftest import blobs
 from workers.engine.errors import ConfigError
 from workers.engine.strategies import (
@@ -23,20 +21,7 @@ from workers.engine.strategies import (
 
 
 def context(round_index: int, labels: np.ndarray, rng: np.random.Generator) -> SelectionContext:
-    def no_proxy(**_):
-        raise AssertionError("these strategies never train a proxy")
-
-    return SelectionContext(
-        round_index=round_index,
-        num_samples=len(labels),
-        budget=0.0,
-        labels=labels,
-        rng=rng,
-        model=nn.Identity(),
-        device=torch.device("cpu"),
-        read_losses=lambda: np.full(len(labels), np.nan),
-        train_proxy=no_proxy,
-    )
+    return bare_context(labels, round_index=round_index, rng=rng)
 
 
 def selections(key: str, labels: np.ndarray, budget: float, rounds: int, params=None, seed: int = 0):

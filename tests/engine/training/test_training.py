@@ -10,7 +10,15 @@ import pytest
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from tests.engine.training.conftest import blobs, run_config, tiny_images, tiny_sequences
+from tests.engine.training.conftest import (
+    StopAfterRounds,
+    assert_resumes_identically,
+    blobs,
+    run_config,
+    tiny_images,
+    tiny_sequences,
+    untimed,
+)
 from workers.engine.errors import ConfigError
 from workers.engine.strategies import (
     DYNAMIC,
@@ -21,12 +29,6 @@ from workers.engine.strategies import (
 )
 from workers.engine.strategies.controls import RS2WithoutReplacementSampler
 from workers.engine.training import Callbacks, DeviceData, Trainer, check_run_config, train_run
-
-TIMING_KEYS = ("wall_clock_seconds", "evaluation_seconds")
-
-
-def untimed(metrics: list[dict]) -> list[dict]:
-    return [{key: value for key, value in metric.items() if key not in TIMING_KEYS} for metric in metrics]
 
 
 class StepRecorder:
@@ -170,18 +172,6 @@ def test_translation_leaves_feature_columns_alone(features_dataset):
     assert untimed(shifted.metrics) == untimed(plain.metrics)
 
 
-class StopAfterRounds(Callbacks):
-    def __init__(self, rounds: int):
-        self.rounds = rounds
-        self.finished = 0
-
-    def on_round_end(self, round_index: int) -> None:
-        self.finished = round_index + 1
-
-    def should_stop(self) -> bool:
-        return self.finished >= self.rounds
-
-
 @pytest.mark.parametrize(
     "strategy, params, model, dataset, recipe",
     [
@@ -194,24 +184,7 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(tmp_path, strat
     config = run_config(
         model=model, strategy=strategy, params=params, budget=0.45, recipe={"rounds": 7, "eval_every": 2, **recipe}
     )
-    uninterrupted = train_run(config, dataset)
-
-    checkpoint = tmp_path / "run.pt"
-    stopped = train_run(
-        config, dataset, callbacks=StopAfterRounds(3), checkpoint_path=checkpoint, checkpoint_every_seconds=0
-    )
-    assert stopped.canceled
-    assert stopped.rounds_completed == 3
-    assert stopped.final_accuracy is None
-    assert checkpoint.exists()
-
-    resumed = train_run(config, dataset, checkpoint_path=checkpoint, checkpoint_every_seconds=0)
-    assert resumed.resumed_from_round == 3
-    assert not resumed.canceled
-    assert untimed(resumed.metrics) == untimed(uninterrupted.metrics)
-    assert resumed.final_accuracy == uninterrupted.final_accuracy
-    assert resumed.samples_trained == uninterrupted.samples_trained
-    assert resumed.optimizer_steps == uninterrupted.optimizer_steps
+    _, stopped, resumed = assert_resumes_identically(config, dataset, tmp_path / "run.pt")
     # Time spent before the interruption stays on the books.
     assert resumed.training_seconds > stopped.training_seconds
 
