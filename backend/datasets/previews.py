@@ -47,6 +47,7 @@ CELL_BACKGROUND = (246, 247, 249)
 SIGNAL_COLOUR = (79, 70, 229)
 ABOVE_MEAN = np.array([192, 38, 45], dtype=np.float64)
 BELOW_MEAN = np.array([29, 79, 216], dtype=np.float64)
+LEVEL_LABEL_CLASSES = 12
 # The rows are drawn from a fixed seed so that the same dataset always shows the same examples.
 SAMPLE_SEED = 0
 
@@ -137,7 +138,13 @@ def class_counts_chart(class_names: list[str], class_counts: list[int], *, valid
         alt.Chart(alt.Data(values=rows))
         .mark_bar(color="#4f46e5")
         .encode(
-            x=alt.X("class:N", title="class", sort=list(class_names), axis=alt.Axis(labelOverlap=True)),
+            x=alt.X(
+                "class:N",
+                title="class",
+                sort=list(class_names),
+                # Few class names read level; many are slanted so that more of them fit.
+                axis=alt.Axis(labelOverlap=True, labelAngle=0 if len(class_names) <= LEVEL_LABEL_CLASSES else -45),
+            ),
             y=alt.Y("training_examples:Q", title="training examples"),
             tooltip=[alt.Tooltip("class:N"), alt.Tooltip("training_examples:Q", title="training examples")],
         )

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, comparison, experiments, members, runs, sharing, teams
+from backend.web.views import accounts, catalog, comparison, datasets, experiments, members, runs, sharing, teams
 
 CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
@@ -18,6 +18,14 @@ urlpatterns = [
     path("teams/<slug:slug>/members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
+    path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset_detail"),
+    path("datasets/<int:pk>/delete/", datasets.dataset_delete_confirm, name="dataset_delete"),
+    path("datasets/<int:pk>/samples/<int:class_index>.png", datasets.dataset_samples, name="dataset_samples"),
+    re_path(
+        r"^datasets/(?P<pk>[0-9]+)/plots/class-counts\.(?P<fmt>json|png|svg|csv)$",
+        datasets.dataset_class_counts_plot,
+        name="dataset_class_counts_plot",
+    ),
     path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
     path("teams/<slug:slug>/experiments/new/", experiments.experiment_create, name="experiment_create"),
     path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment_detail"),
