@@ -26,6 +26,8 @@ SECTIONS = {
     "experiment_create": "experiments",
     "run_detail": "experiments",
     "team_datasets": "datasets",
+    "dataset_detail": "datasets",
+    "dataset_delete": "datasets",
     "team_policies": "policies",
     "team_leaderboard": "leaderboards",
     "team_members": "members",
