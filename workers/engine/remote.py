@@ -83,8 +83,12 @@ class _TransientFailure(Exception):
 
 def check_url(url: str) -> None:
     """ConfigError naming ``url`` unless it is an absolute http(s) URL."""
-    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
-    if parts is None or parts.scheme.lower() not in SCHEMES or not parts.hostname:
+    try:
+        parts = urllib.parse.urlsplit(url) if isinstance(url, str) else None
+        valid = parts is not None and parts.scheme.lower() in SCHEMES and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        valid = False
+    if not valid:
         raise ConfigError("url", f"{url!r} is not an http:// or https:// URL")
 
 

@@ -170,7 +170,17 @@ def test_backoff_doubles_up_to_its_cap():
     assert [remote.backoff_seconds(attempt) for attempt in (1, 2, 3, 9)] == [1.0, 2.0, 4.0, remote.MAX_BACKOFF_SECONDS]
 
 
-@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/set.bin", "127.0.0.1/set.bin", "http://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/set.bin",
+        "127.0.0.1/set.bin",
+        "http://",
+        "http://[::1/x",
+        "http://h:port/x",
+    ],
+)
 def test_only_http_and_https_urls_are_fetched(tmp_path, url):
     with pytest.raises(ConfigError) as refused:
         download(url, tmp_path / "set.bin", max_bytes=100)
