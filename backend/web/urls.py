@@ -16,6 +16,11 @@ urlpatterns = [
     path("teams/<slug:slug>/members/add/", members.member_add, name="member_add"),
     path("teams/<slug:slug>/members/<int:membership_id>/role/", members.member_role, name="member_role"),
     path("teams/<slug:slug>/members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
+    path(
+        "teams/<slug:slug>/invitations/<int:invitation_id>/revoke/",
+        members.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
     path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
