@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, comparison, experiments, members, runs, sharing, teams
+from backend.web.views import accounts, catalog, comparison, experiments, invitations, members, runs, sharing, teams
 
 CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
@@ -21,6 +21,9 @@ urlpatterns = [
         members.invitation_revoke,
         name="invitation_revoke",
     ),
+    path("invitations/", invitations.invitation_list, name="invitations"),
+    path("invitations/<int:invitation_id>/accept/", invitations.invitation_accept, name="invitation_accept"),
+    path("invitations/<int:invitation_id>/decline/", invitations.invitation_decline, name="invitation_decline"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
     path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
