@@ -214,6 +214,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "backend.experiments.models.RunStatus",
         "DatasetStatusEnum": "backend.datasets.models.DatasetStatus",
+        "InvitationStatusEnum": "backend.teams.models.InvitationStatus",
     },
 }
 

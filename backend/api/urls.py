@@ -13,6 +13,23 @@ urlpatterns = [
         teams.MembershipDetailApi.as_view(),
         name="api-team-member",
     ),
+    path(
+        "teams/<int:team_id>/invitations/",
+        teams.TeamInvitationListApi.as_view(),
+        name="api-team-invitations",
+    ),
+    path(
+        "teams/<int:team_id>/invitations/<int:invitation_id>/revoke/",
+        teams.TeamInvitationRevokeApi.as_view(),
+        name="api-team-invitation-revoke",
+    ),
+    path("invitations/", teams.InvitationListApi.as_view(), name="api-invitations"),
+    path("invitations/<int:invitation_id>/accept/", teams.InvitationAcceptApi.as_view(), name="api-invitation-accept"),
+    path(
+        "invitations/<int:invitation_id>/decline/",
+        teams.InvitationDeclineApi.as_view(),
+        name="api-invitation-decline",
+    ),
     path("teams/<int:team_id>/comparisons/", comparison.TeamComparisonListApi.as_view(), name="api-team-comparisons"),
     path("teams/<int:team_id>/leaderboard/", comparison.TeamLeaderboardApi.as_view(), name="api-team-leaderboard"),
     path(

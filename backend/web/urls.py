@@ -1,6 +1,17 @@
 from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, comparison, datasets, experiments, members, runs, sharing, teams
+from backend.web.views import (
+    accounts,
+    catalog,
+    comparison,
+    datasets,
+    experiments,
+    invitations,
+    members,
+    runs,
+    sharing,
+    teams,
+)
 
 CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
@@ -16,6 +27,14 @@ urlpatterns = [
     path("teams/<slug:slug>/members/add/", members.member_add, name="member_add"),
     path("teams/<slug:slug>/members/<int:membership_id>/role/", members.member_role, name="member_role"),
     path("teams/<slug:slug>/members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
+    path(
+        "teams/<slug:slug>/invitations/<int:invitation_id>/revoke/",
+        members.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/", invitations.invitation_list, name="invitations"),
+    path("invitations/<int:invitation_id>/accept/", invitations.invitation_accept, name="invitation_accept"),
+    path("invitations/<int:invitation_id>/decline/", invitations.invitation_decline, name="invitation_decline"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset_detail"),

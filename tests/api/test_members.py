@@ -1,7 +1,7 @@
 import pytest
 from django.urls import reverse
 
-from backend.teams.models import Membership, Role
+from backend.teams.models import Invitation, Membership, Role
 from tests.api.conftest import ROLES
 from tests.conftest import make_user
 
@@ -44,27 +44,36 @@ def test_listing_members_does_not_query_per_member(team, as_role, django_assert_
 
 
 @pytest.mark.parametrize("identifier", ["nina", "NINA@example.com"])
-def test_the_owner_adds_a_member_by_username_or_email(identifier, team, newcomer, as_role):
+def test_adding_a_member_invites_them_and_makes_no_membership_yet(identifier, team, newcomer, as_role):
     response = as_role("owner").post(members_url(team), {"user": identifier, "role": "editor"}, format="json")
 
     assert response.status_code == 201
-    assert response.json()["username"] == "nina"
-    assert Membership.objects.get(team=team, user=newcomer).role == Role.EDITOR
+    body = response.json()
+    assert (body["invited"], body["role"], body["status"], body["invited_by"]) == (
+        identifier,
+        "editor",
+        "pending",
+        "olivia",
+    )
+    assert Invitation.objects.get(pk=body["id"]).invitee == newcomer
+    assert not Membership.objects.filter(user=newcomer).exists()
 
 
 @pytest.mark.parametrize("role, expected", [("editor", 403), ("viewer", 403), ("outsider", 404)])
-def test_only_the_owner_adds_members(role, expected, team, newcomer, as_role):
-    response = as_role(role).post(members_url(team), {"user": "nina", "role": "viewer"}, format="json")
+@pytest.mark.parametrize("identifier", ["nina", "ghost"])
+def test_only_the_owner_adds_members(role, expected, identifier, team, newcomer, as_role):
+    response = as_role(role).post(members_url(team), {"user": identifier, "role": "viewer"}, format="json")
 
     assert response.status_code == expected
-    assert not Membership.objects.filter(user=newcomer).exists()
+    assert not Invitation.objects.exists()
 
 
 @pytest.mark.parametrize(
     "payload, field",
     [
-        ({"user": "nobody", "role": "viewer"}, "user"),
         ({"user": "vera", "role": "viewer"}, "user"),
+        ({"user": "VERA@example.com", "role": "owner"}, "user"),
+        ({"user": "not a name!", "role": "viewer"}, "user"),
         ({"user": "nina", "role": "admin"}, "role"),
         ({"role": "viewer"}, "user"),
     ],
@@ -77,6 +86,7 @@ def test_adding_a_member_rejects_bad_input_and_writes_nothing(payload, field, te
     assert response.status_code == 400
     assert field in response.json()
     assert Membership.objects.count() == before
+    assert not Invitation.objects.exists()
 
 
 def test_the_owner_changes_a_role(team, editor, as_role):

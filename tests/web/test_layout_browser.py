@@ -71,7 +71,7 @@ def test_pages_with_errors_and_menus_fit_the_window(page, log_in, owner, pages, 
     assert_fits(page, "experiment-create with an engine error")
 
     page.goto(pages["members"])
-    page.fill("#add-member input[name=user]", "ghost")
+    page.fill("#add-member input[name=user]", "vera")
     page.click("#add-member button[type=submit]")
     page.wait_for_selector("#add-member .error")
     page.click(".team-switcher summary")

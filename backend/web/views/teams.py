@@ -13,6 +13,7 @@ from backend.experiments.models import Experiment
 from backend.experiments.selectors import experiments_with_status_counts
 from backend.teams.access import check_team_access
 from backend.teams.models import Membership, Team
+from backend.teams.selectors import pending_invitations_for
 from backend.teams.services import team_create as create_team
 from backend.web.display import annotated_status_counts, budget_label
 from backend.web.forms import TeamCreateForm, add_service_error
@@ -22,8 +23,9 @@ from backend.web.pages import current_team, remember_team, render_page, team_pag
 def _render_dashboard(
     request: HttpRequest, team: Team | None, membership: Membership | None, form: TeamCreateForm, status: int = 200
 ) -> HttpResponse:
+    invitations = pending_invitations_for(request.user)
     if team is None:
-        return render_page(request, "teams/welcome.html", team=None, form=form, status=status)
+        return render_page(request, "teams/welcome.html", team=None, form=form, invitations=invitations, status=status)
     experiments = experiments_with_status_counts(Experiment.objects.filter(team=team).select_related("dataset"))
     rows = [
         {
@@ -34,7 +36,14 @@ def _render_dashboard(
         for experiment in experiments.order_by("-created_at", "-id")
     ]
     return render_page(
-        request, "teams/dashboard.html", team=team, membership=membership, rows=rows, form=form, status=status
+        request,
+        "teams/dashboard.html",
+        team=team,
+        membership=membership,
+        rows=rows,
+        form=form,
+        invitations=invitations,
+        status=status,
     )
 
 
