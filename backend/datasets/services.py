@@ -28,13 +28,16 @@ UPLOAD_SUFFIXES = {
 }
 
 
-def _check_name(team: Team, name: str) -> str:
+def _check_name(team: Team, name: str, *, replacing_failed: bool = False) -> str:
     name = (name or "").strip()
     if not name:
         raise ApplicationError("A dataset needs a name.", field="name")
     if len(name) > 100:
         raise ApplicationError("Ensure this field has no more than 100 characters.", field="name")
-    if Dataset.objects.filter(team=team, name=name).exists():
+    taken = Dataset.objects.filter(team=team, name=name)
+    if replacing_failed:
+        taken = taken.exclude(status=DatasetStatus.FAILED)
+    if taken.exists():
         raise ApplicationError(f"This team already has a dataset named {name!r}.", field="name")
     return name
 
@@ -99,10 +102,11 @@ def dataset_import_upload(
 
     What can be told without decoding is refused at once (name, file type, size,
     label column) and then nothing is stored. A worker decodes the file; the
-    loader's verdict lands on the row (``backend.datasets.imports``).
+    loader's verdict lands on the row (``backend.datasets.imports``). A failed
+    import of the same name is replaced.
     """
     check_team_access(user=user, team=team, access=Access.WRITE)
-    name = _check_name(team, name)
+    name = _check_name(team, name, replacing_failed=True)
     if upload is None:
         raise ApplicationError("Choose a file to upload.", field="file")
     if upload.size > settings.SAMPLEWISE_MAX_UPLOAD_BYTES:
@@ -114,6 +118,8 @@ def dataset_import_upload(
     stored = upload_store(upload)
     try:
         with transaction.atomic():
+            # A failed import holds nothing but its error: uploading again under its name replaces it.
+            Dataset.objects.filter(team=team, name=name, status=DatasetStatus.FAILED).delete()
             dataset = Dataset.objects.create(
                 team=team,
                 name=name,

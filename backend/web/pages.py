@@ -26,6 +26,7 @@ SECTIONS = {
     "experiment_create": "experiments",
     "run_detail": "experiments",
     "team_datasets": "datasets",
+    "dataset_upload": "datasets",
     "team_policies": "policies",
     "team_leaderboard": "leaderboards",
     "team_members": "members",

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from backend.web.views import accounts, catalog, comparison, experiments, members, runs, sharing, teams
+from backend.web.views.uploads import dataset_import_status, dataset_upload
 
 CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("teams/<slug:slug>/members/<int:membership_id>/role/", members.member_role, name="member_role"),
     path("teams/<slug:slug>/members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
+    path("teams/<slug:slug>/datasets/upload/", dataset_upload, name="dataset_upload"),
+    path("datasets/<int:pk>/import-status/", dataset_import_status, name="dataset_import_status"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
     path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
     path("teams/<slug:slug>/experiments/new/", experiments.experiment_create, name="experiment_create"),
