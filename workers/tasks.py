@@ -76,4 +76,5 @@ def reap_stale_runs() -> dict:
         "resent": report.resent,
         "removed_checkpoints": report.removed_checkpoints,
         "imports_resent": imports.resent,
+        "removed_uploads": imports.removed_uploads,
     }

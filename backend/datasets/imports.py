@@ -17,6 +17,7 @@ fails one after ``SAMPLEWISE_MAX_ATTEMPTS`` attempts.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -33,6 +34,9 @@ from workers.engine.datasets import DatasetInfo
 logger = logging.getLogger(__name__)
 
 UPLOADS_FOLDER = "uploads"
+# A file in the uploads folder that no import needs and nobody has written to for this long is left
+# over from a request or a process that died; the reaper removes it.
+ABANDONED_UPLOAD_SECONDS = 24 * 3600
 WAITING = "Waiting for a worker"
 STARTING = "Starting"
 STAGE_LENGTH = Dataset._meta.get_field("stage").max_length
@@ -240,12 +244,14 @@ def arrays_discard_unused(sha256: str) -> bool:
 @dataclass
 class ImportReapReport:
     resent: list[int] = field(default_factory=list)
+    removed_uploads: list[str] = field(default_factory=list)
 
 
 def dataset_imports_reap(
     *, timeout_seconds: float | None = None, claim_timeout_seconds: float | None = None
 ) -> ImportReapReport:
-    """Send again the imports that no worker claimed in time, or whose worker stopped beating.
+    """Send again the imports that no worker claimed in time, or whose worker stopped beating,
+    and remove abandoned files from the uploads folder.
 
     The claim of the new delivery takes a stale import over (or fails it once its
     attempt budget is spent); a duplicate of a live one is ignored. Each import is
@@ -267,4 +273,24 @@ def dataset_imports_reap(
             .order_by("import_enqueued_at", "pk")
         )
         dataset_import_enqueue(overdue)
-    return ImportReapReport(resent=[dataset.pk for dataset in overdue])
+    return ImportReapReport(resent=[dataset.pk for dataset in overdue], removed_uploads=uploads_clean())
+
+
+def uploads_clean(*, older_than_seconds: float = ABANDONED_UPLOAD_SECONDS) -> list[str]:
+    """Remove files of the uploads folder that no dataset waits for and that were last written long ago."""
+    directory = uploads_dir()
+    if not directory.is_dir():
+        return []
+    cutoff = time.time() - older_than_seconds
+    candidates = [path for path in directory.iterdir() if path.is_file() and path.stat().st_mtime < cutoff]
+    needed = set(
+        Dataset.objects.filter(stored_upload__in=[path.name for path in candidates]).values_list(
+            "stored_upload", flat=True
+        )
+    )
+    removed = []
+    for path in candidates:
+        if path.name not in needed:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return sorted(removed)

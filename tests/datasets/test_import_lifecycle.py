@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import timedelta
 
 import numpy as np
@@ -9,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from backend.datasets.imports import (
+    ABANDONED_UPLOAD_SECONDS,
     ArraysGone,
     ImportLost,
     arrays_discard_unused,
@@ -227,3 +230,19 @@ def test_the_reaper_sends_again_imports_nobody_claimed_or_whose_worker_stopped(
     with django_capture_on_commit_callbacks(execute=True):
         assert dataset_imports_reap().resent == []
     assert sent == []
+
+
+def test_the_reaper_removes_uploads_left_behind_but_not_those_an_import_waits_for(upload_pending, data_dir):
+    waiting = upload_pending()
+    uploads = data_dir / "uploads"
+    orphan, incoming, recent = uploads / "0123abcd.zip", uploads / ".incoming-x.part", uploads / ".incoming-y.part"
+    for path in (orphan, incoming, recent):
+        path.write_bytes(b"left over")
+    long_ago = time.time() - ABANDONED_UPLOAD_SECONDS - 60
+    for path in (orphan, incoming, uploads / waiting.stored_upload):
+        os.utime(path, (long_ago, long_ago))
+
+    report = dataset_imports_reap()
+
+    assert report.removed_uploads == sorted([orphan.name, incoming.name])
+    assert store_contents(data_dir)["uploads"] == sorted([recent.name, waiting.stored_upload])
