@@ -21,8 +21,12 @@ class InputKind(models.TextChoices):
 
 class DatasetStatus(models.TextChoices):
     PENDING = "pending", "Pending"
+    IMPORTING = "importing", "Importing"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+
+
+IMPORT_STATUSES = (DatasetStatus.PENDING, DatasetStatus.IMPORTING)
 
 
 class Dataset(models.Model):
@@ -34,6 +38,18 @@ class Dataset(models.Model):
     source = models.CharField(max_length=255)
     status = models.CharField(max_length=10, choices=DatasetStatus.choices, default=DatasetStatus.PENDING)
     error = models.TextField(blank=True)
+    # An upload's import, run by a worker (backend.datasets.imports): how far it has got, 0 to 1,
+    # and what it is doing; the stored upload's file name under the uploads folder until it is done.
+    progress = models.FloatField(default=0.0)
+    stage = models.CharField(max_length=100, blank=True)
+    stored_upload = models.CharField(max_length=100, blank=True)
+    import_options = models.JSONField(default=dict, blank=True)
+    # Each claim by a worker is a new attempt; only the current one may write.
+    import_attempt = models.PositiveIntegerField(default=0)
+    import_enqueued_at = models.DateTimeField(null=True, blank=True)
+    import_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    import_started_at = models.DateTimeField(null=True, blank=True)
+    import_finished_at = models.DateTimeField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     # What the models read: they declare the input kinds they take.
     input_kind = models.CharField(max_length=10, choices=InputKind.choices, blank=True)
@@ -54,6 +70,9 @@ class Dataset(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(status="ready") | models.Q(sha256__regex=r"^[0-9a-f]{64}$"),
                 name="dataset_ready_has_sha256",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress__gte=0.0, progress__lte=1.0), name="dataset_progress_is_a_fraction"
             ),
         ]
 

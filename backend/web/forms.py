@@ -68,6 +68,28 @@ def _number_input(name: str, *, step: str = "1") -> forms.NumberInput:
     return forms.NumberInput(attrs=attrs)
 
 
+class DatasetUploadForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    file = forms.FileField(
+        help_text="An image-folder archive (.zip, .tar.gz) with train/<class>/ and test/<class>/ folders, "
+        "an .npz with x_train, y_train, x_test and y_test, or a CSV table.",
+        widget=forms.FileInput(attrs={"accept": ".zip,.tar.gz,.tgz,.npz,.csv"}),
+    )
+    label_column = forms.CharField(
+        label="CSV label column", required=False, max_length=200, help_text='CSV only; "label" when left empty.'
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "name": data["name"],
+            "upload": data["file"],
+            "label_column": data["label_column"].strip() or None,
+            "description": data["description"],
+        }
+
+
 class PolicyChoiceField(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: SamplingPolicy) -> str:
         strategy = STRATEGIES.get(obj.strategy)

@@ -28,6 +28,7 @@ SECTIONS = {
     "team_datasets": "datasets",
     "dataset_detail": "datasets",
     "dataset_delete": "datasets",
+    "dataset_upload": "datasets",
     "team_policies": "policies",
     "team_leaderboard": "leaderboards",
     "team_members": "members",

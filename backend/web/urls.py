@@ -12,6 +12,7 @@ from backend.web.views import (
     sharing,
     teams,
 )
+from backend.web.views.uploads import dataset_import_status, dataset_upload
 
 CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
@@ -36,6 +37,8 @@ urlpatterns = [
     path("invitations/<int:invitation_id>/accept/", invitations.invitation_accept, name="invitation_accept"),
     path("invitations/<int:invitation_id>/decline/", invitations.invitation_decline, name="invitation_decline"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
+    path("teams/<slug:slug>/datasets/upload/", dataset_upload, name="dataset_upload"),
+    path("datasets/<int:pk>/import-status/", dataset_import_status, name="dataset_import_status"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
     path("datasets/<int:pk>/", datasets.dataset_detail, name="dataset_detail"),
     path("datasets/<int:pk>/delete/", datasets.dataset_delete_confirm, name="dataset_delete"),

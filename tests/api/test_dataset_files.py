@@ -3,11 +3,14 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from backend.datasets.models import Dataset
 from tests.api.conftest import add_dataset
+from tests.datasets.imports import imports_inline, npz_upload
 from workers.engine.arrays import ArrayDataset
 from workers.engine.datasets import dataset_path, load_dataset, save_dataset, store_file
 
 WORKER_TOKEN = "worker-secret-for-the-test-suite"
+imports_inline = imports_inline
 
 
 @pytest.fixture
@@ -90,3 +93,16 @@ def test_a_registered_dataset_whose_file_is_gone_is_404(stored, data_dir):
 
 def test_the_worker_token_opens_no_other_endpoint(stored):
     assert worker_client().get(reverse("api-datasets")).status_code in (401, 403)
+
+
+def test_an_upload_is_served_by_its_hash_once_the_worker_has_imported_it(team, as_role, data_dir, imports_inline):
+    with imports_inline():
+        response = as_role("editor").post(
+            f"{reverse('api-datasets')}?team={team.pk}", {"name": "Blobs", "file": npz_upload()}, format="multipart"
+        )
+    dataset = Dataset.objects.get(pk=response.json()["id"])
+
+    download = worker_client().get(file_url(dataset.sha256))
+
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == dataset_path(dataset.sha256, data_dir).read_bytes()

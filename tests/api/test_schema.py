@@ -75,6 +75,21 @@ def test_the_schema_documents_filters_and_both_dataset_bodies(tmp_path):
     assert set(dataset_body) == {"application/json", "multipart/form-data"}
 
 
+def test_the_schema_documents_that_an_upload_is_accepted_pending_and_names_its_team_in_the_query(tmp_path):
+    reset_generator_stats()
+    schema_file = tmp_path / "schema.yaml"
+    call_command("spectacular", "--file", str(schema_file))
+    schema = yaml.safe_load(schema_file.read_text())
+
+    create = schema["paths"]["/api/v1/datasets/"]["post"]
+    dataset = schema["components"]["schemas"]["DatasetOutput"]["properties"]
+
+    assert {"201", "202", "400", "403", "413"} <= set(create["responses"])
+    assert [(parameter["name"], parameter["in"]) for parameter in create["parameters"]] == [("team", "query")]
+    assert {"status", "progress", "stage", "error"} <= set(dataset)
+    assert "importing" in schema["components"]["schemas"]["DatasetStatusEnum"]["enum"]
+
+
 def test_the_schema_endpoint_serves_openapi(client, db):
     response = client.get(reverse("api-schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
 

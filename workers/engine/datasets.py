@@ -7,6 +7,7 @@ live in ``workers.engine.data``; this module is the API the rest of the code use
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from workers.engine.data.builtin import BUILTIN_DATASETS, materialize_builtin
@@ -32,6 +33,7 @@ __all__ = [
     "BUILTIN_DATASETS",
     "FORMATS",
     "DatasetInfo",
+    "ImportProgress",
     "balanced_subset",
     "dataset_path",
     "detect_format",
@@ -44,6 +46,11 @@ __all__ = [
 ]
 
 FORMATS = ("image_folder", "npz", "csv")
+# ``progress(fraction, stage)``: how much of an import is done (0 to 1, never decreasing) and what it is doing.
+# It may raise to stop the import; nothing is stored then.
+ImportProgress = Callable[[float, str], None]
+# Where the loader's share of an import ends; validating, hashing and writing the arrays take the rest.
+LOADER_SHARE = 0.9
 # Bump when a loader decodes the same file differently, so stores stop reusing old results.
 LOADER_VERSION = 1
 SUFFIX_FORMATS = {
@@ -77,13 +84,17 @@ def import_dataset(
     format: str | None = None,
     label_column: str = "label",
     original_name: str | None = None,
+    progress: ImportProgress | None = None,
 ) -> DatasetInfo:
     """Validate and decode ``path`` once, store its canonical arrays, and describe them.
 
     ``original_name`` is the uploaded file's name, used for errors and format detection
     when ``path`` is a temporary file. Importing the same content again gives the same
     SHA-256 and stores nothing new; importing the same file again skips decoding.
+    ``progress`` hears how far the import has got (see ``ImportProgress``); the image
+    folder loader reports as it reads and decodes, the others when they start.
     """
+    report = progress or _ignore_progress
     path = Path(path)
     source = original_name or path.name
     if not path.exists():
@@ -96,19 +107,38 @@ def import_dataset(
     # A file decoded before is not decoded again; a directory may have changed, so it always is.
     source_key = None
     if path.is_file():
+        report(0.0, "Checking the file")
         source_key = {"loader_version": LOADER_VERSION, "format": dataset_format, "file_sha256": file_sha256(path)}
         if dataset_format == "csv":
             source_key["label_column"] = label_column
         known = recall_source(source_key, data_dir)
         if known is not None:
+            report(1.0, "Imported before")
             return known
     if dataset_format == "image_folder":
-        dataset = read_image_folder(path, source)
+        dataset = read_image_folder(path, source, progress=_scaled(report, 0.0, LOADER_SHARE))
     elif dataset_format == "npz":
+        report(0.0, "Reading the arrays")
         dataset = read_npz(path, source)
     else:
+        report(0.0, "Reading the table")
         dataset = read_csv(path, source, label_column)
+    report(LOADER_SHARE, "Storing the arrays")
     info = save_dataset(dataset, data_dir, source)
     if source_key is not None:
         remember_source(source_key, info, data_dir)
+    report(1.0, "Imported")
     return info
+
+
+def _ignore_progress(fraction: float, stage: str) -> None:
+    pass
+
+
+def _scaled(report: ImportProgress, start: float, end: float) -> ImportProgress:
+    """``report`` for one step of the import that spans ``start`` to ``end`` of the whole."""
+
+    def scaled(fraction: float, stage: str) -> None:
+        report(start + (end - start) * min(max(fraction, 0.0), 1.0), stage)
+
+    return scaled

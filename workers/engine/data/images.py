@@ -13,7 +13,9 @@ member order.
 
 Archive bombs are refused by limiting the member count, the bytes read per member and
 in total, the pixels per image and the decoded bytes (checked before decoding). Large
-archives are decoded by a pool of worker processes, one per core.
+archives are decoded by a pool of worker processes, one per core. An optional
+``progress(fraction, stage)`` callback hears how much of the archive has been read and
+how many images have been decoded.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from itertools import repeat
 from pathlib import Path
@@ -53,11 +55,31 @@ SPLITS = ("train", "test")
 DECODE_CHUNK_SIZE = 1024
 MAX_DECODE_WORKERS = 8
 ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, zlib.error, lzma.LZMAError)
+# Reading the members is quicker than decoding them: the share of the progress it takes.
+READ_SHARE = 0.3
+READING = "Reading the archive"
+DECODING = "Decoding images"
+
+Progress = Callable[[float, str], None]
 
 
-def read_image_folder(path: Path, source: str) -> ArrayDataset:
+def _no_progress(fraction: float, stage: str) -> None:
+    pass
+
+
+def _span(report: Progress, start: float, end: float) -> Progress:
+    """``report`` for a step that covers ``start`` to ``end`` of the whole."""
+
+    def spanned(fraction: float, stage: str) -> None:
+        report(start + (end - start) * fraction, stage)
+
+    return spanned
+
+
+def read_image_folder(path: Path, source: str, progress: Progress | None = None) -> ArrayDataset:
     """Decode an image-folder archive or directory into canonical arrays; ``source`` names it in errors."""
-    class_names, members = _layout(list(_read_members(path, source)), source)
+    report = progress or _no_progress
+    class_names, members = _layout(list(_read_members(path, source, _span(report, 0.0, READ_SHARE))), source)
     names = [name for name, _, _, _ in members]
     reference = _reference_size(source, names[0], members[0][3])
     width, height = reference[1]
@@ -70,7 +92,7 @@ def read_image_folder(path: Path, source: str) -> ArrayDataset:
     labels = np.array([label for _, _, label, _ in members], dtype=np.int64)
     blobs = [data for _, _, _, data in members]
     del members
-    pixels = _decode_all(source, names, blobs, reference)
+    pixels = _decode_all(source, names, blobs, reference, _span(report, READ_SHARE, 1.0))
     train_size = int(np.count_nonzero(splits == 0))
     return ArrayDataset(
         x_train=pixels[:train_size],
@@ -82,17 +104,18 @@ def read_image_folder(path: Path, source: str) -> ArrayDataset:
     )
 
 
-def _read_members(path: Path, source: str) -> Iterator[tuple[tuple[str, ...], bytes]]:
+def _read_members(path: Path, source: str, report: Progress) -> Iterator[tuple[tuple[str, ...], bytes]]:
     """Yield (path parts, bytes) of every regular, non-junk file, in archive order, within the limits."""
     budget = _ReadBudget(source)
+    report(0.0, READING)
     if path.is_dir():
         yield from _directory_members(path, path, source, budget)
         return
     try:
         if zipfile.is_zipfile(path):
-            yield from _zip_members(path, source, budget)
+            yield from _zip_members(path, source, budget, report)
         else:
-            yield from _tar_members(path, source, budget)
+            yield from _tar_members(path, source, budget, report)
     except ARCHIVE_ERRORS as error:
         raise DatasetError(f"{source}: cannot read the archive ({error})") from None
 
@@ -133,9 +156,13 @@ def _member_parts(name: str, source: str) -> tuple[str, ...] | None:
     return parts
 
 
-def _zip_members(path: Path, source: str, budget: _ReadBudget) -> Iterator[tuple[tuple[str, ...], bytes]]:
+def _zip_members(
+    path: Path, source: str, budget: _ReadBudget, report: Progress
+) -> Iterator[tuple[tuple[str, ...], bytes]]:
     with zipfile.ZipFile(path) as archive:
-        for info in archive.infolist():
+        infos = archive.infolist()
+        for position, info in enumerate(infos):
+            report(position / len(infos), READING)
             budget.count_member()
             parts = _member_parts(info.filename, source)
             if parts is None or info.is_dir():
@@ -151,10 +178,15 @@ def _zip_members(path: Path, source: str, budget: _ReadBudget) -> Iterator[tuple
             yield parts, data
 
 
-def _tar_members(path: Path, source: str, budget: _ReadBudget) -> Iterator[tuple[tuple[str, ...], bytes]]:
-    # Stream mode reads the (compressed) archive once, front to back, without seeking.
-    with tarfile.open(path, mode="r|*") as archive:
+def _tar_members(
+    path: Path, source: str, budget: _ReadBudget, report: Progress
+) -> Iterator[tuple[tuple[str, ...], bytes]]:
+    size = max(path.stat().st_size, 1)
+    # Stream mode reads the (compressed) archive once, front to back, without seeking,
+    # so the position in the file says how much of it has been read.
+    with path.open("rb") as raw, tarfile.open(fileobj=raw, mode="r|*") as archive:
         for member in archive:
+            report(min(raw.tell() / size, 1.0), READING)
             budget.count_member()
             parts = _member_parts(member.name, source)
             if parts is None or member.isdir():
@@ -227,19 +259,22 @@ def _layout(
 
 
 def _decode_all(
-    source: str, names: list[str], blobs: list[bytes], reference: tuple[str, tuple[int, int]]
+    source: str, names: list[str], blobs: list[bytes], reference: tuple[str, tuple[int, int]], report: Progress
 ) -> np.ndarray:
     """Decode every image, in chunks, into one N×C×H×W uint8 array in the given order."""
     starts = range(0, len(names), DECODE_CHUNK_SIZE)
     name_chunks = [names[start : start + DECODE_CHUNK_SIZE] for start in starts]
     blob_chunks = [blobs[start : start + DECODE_CHUNK_SIZE] for start in starts]
     workers = min(_decode_cores(), len(name_chunks))
+    report(0.0, DECODING)
     if workers < 2:
-        chunks = list(map(_decode_chunk, repeat(source), name_chunks, blob_chunks, repeat(reference)))
+        decoded = map(_decode_chunk, repeat(source), name_chunks, blob_chunks, repeat(reference))
+        chunks = _collect(decoded, len(name_chunks), report)
     else:
         pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
         try:
-            chunks = list(pool.map(_decode_chunk, repeat(source), name_chunks, blob_chunks, repeat(reference)))
+            decoded = pool.map(_decode_chunk, repeat(source), name_chunks, blob_chunks, repeat(reference))
+            chunks = _collect(decoded, len(name_chunks), report)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
     width, height = reference[1]
@@ -252,6 +287,15 @@ def _decode_all(
         pixels[start : start + len(chunk)] = chunk.transpose(0, 3, 1, 2)
         start += len(chunk)
     return pixels
+
+
+def _collect(decoded: Iterator[np.ndarray], total: int, report: Progress) -> list[np.ndarray]:
+    """The decoded chunks in order, reporting each as it arrives."""
+    chunks = []
+    for chunk in decoded:
+        chunks.append(chunk)
+        report(len(chunks) / total, DECODING)
+    return chunks
 
 
 def _decode_cores() -> int:
