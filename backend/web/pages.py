@@ -27,6 +27,8 @@ SECTIONS = {
     "run_detail": "experiments",
     "team_datasets": "datasets",
     "team_policies": "policies",
+    "policy_edit": "policies",
+    "strategy_catalogue": "strategies",
     "team_leaderboard": "leaderboards",
     "team_members": "members",
     "member_add": "members",

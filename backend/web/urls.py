@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from backend.web.views import accounts, catalog, comparison, experiments, members, runs, sharing, teams
+from backend.web.views import accounts, catalog, comparison, experiments, members, policies, runs, sharing, teams
 
 CURVES = r"plots/curves\.(?P<fmt>json|png|svg|csv)$"
 
@@ -18,6 +18,9 @@ urlpatterns = [
     path("teams/<slug:slug>/members/<int:membership_id>/remove/", members.member_remove, name="member_remove"),
     path("teams/<slug:slug>/datasets/", catalog.team_datasets, name="team_datasets"),
     path("teams/<slug:slug>/policies/", catalog.team_policies, name="team_policies"),
+    path("policies/<int:pk>/edit/", policies.policy_edit, name="policy_edit"),
+    path("policies/<int:pk>/delete/", policies.policy_delete, name="policy_delete"),
+    path("strategies/", policies.strategy_catalogue, name="strategy_catalogue"),
     path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
     path("teams/<slug:slug>/experiments/new/", experiments.experiment_create, name="experiment_create"),
     path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment_detail"),
