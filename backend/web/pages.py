@@ -28,7 +28,7 @@ SECTIONS = {
     "team_datasets": "datasets",
     "team_policies": "policies",
     "policy_edit": "policies",
-    "strategy_catalogue": "strategies",
+    "strategy_catalogue": "policies",
     "team_leaderboard": "leaderboards",
     "team_members": "members",
     "member_add": "members",

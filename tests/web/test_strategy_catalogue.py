@@ -67,7 +67,7 @@ def test_a_control_says_it_reproduces_no_paper(client_as, viewer, team):
         ("ccs", "score", "score choice el2n el2n forgetting Difficulty score"),
         ("glister", "validation_fraction", "validation_fraction float 0.1 above 0, at most 0.5 Share of"),
         ("self_supervised_prototypes", "clusters", "clusters int none 1 to 10000 or none k-means centroids"),
-        ("random_static", "class_balanced", "class_balanced bool false any Draw the same share"),
+        ("random_static", "class_balanced", "class_balanced bool false true or false Draw the same share"),
     ],
 )
 def test_each_parameter_shows_its_type_default_range_and_help(strategy, param, expected, client_as, viewer, team):
