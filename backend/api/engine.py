@@ -28,6 +28,13 @@ class ParamOutputSerializer(serializers.Serializer):
     nullable = serializers.BooleanField(required=False)
 
 
+class PaperOutputSerializer(serializers.Serializer):
+    title = serializers.CharField()
+    authors = serializers.CharField(help_text='The citation\'s authors, e.g. "Okanovic et al.".')
+    year = serializers.IntegerField()
+    url = serializers.CharField(allow_blank=True, help_text="arXiv or proceedings page; empty when none is known.")
+
+
 class StrategyOutputSerializer(serializers.Serializer):
     key = serializers.CharField()
     family = serializers.ChoiceField(choices=[STATIC, DYNAMIC, WEIGHTED])
@@ -35,6 +42,9 @@ class StrategyOutputSerializer(serializers.Serializer):
     description = serializers.CharField()
     uses_budget = serializers.BooleanField(help_text="False when the strategy always trains at r = 1.")
     params = ParamOutputSerializer(many=True)
+    paper = PaperOutputSerializer(
+        allow_null=True, help_text="What the strategy reproduces; null for full-data controls."
+    )
 
 
 class ModelOutputSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from backend.api.schema import BAD_INPUT, CONFLICT, FORBIDDEN, NOT_FOUND
 from backend.api.selectors import policies_visible_to, team_for_payload
 from backend.policies.models import SamplingPolicy
-from backend.policies.services import policy_create, policy_delete
+from backend.policies.services import policy_create, policy_delete, policy_update
 from backend.teams.access import Access
 
 
@@ -34,6 +34,16 @@ class PolicyCreateInputSerializer(serializers.Serializer):
         required=False, default=dict, help_text="Parameters declared by the strategy; missing ones take defaults."
     )
     description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class PolicyUpdateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    params = serializers.DictField(
+        required=False,
+        help_text="Replaces the parameters (missing ones take defaults); refused (409) while an experiment uses it.",
+    )
+    strategy = serializers.CharField(required=False, help_text="Cannot change; another strategy is another policy.")
 
 
 class PolicyFilter(django_filters.FilterSet):
@@ -79,6 +89,18 @@ class PolicyDetailApi(APIView):
     @extend_schema(responses={200: PolicyOutputSerializer, 404: NOT_FOUND})
     def get(self, request: Request, policy_id: int) -> Response:
         policy = get_object_or_404(policies_visible_to(request.user), pk=policy_id)
+        return Response(PolicyOutputSerializer(policy).data)
+
+    @extend_schema(
+        request=PolicyUpdateInputSerializer,
+        responses={200: PolicyOutputSerializer, 400: BAD_INPUT, 403: FORBIDDEN, 404: NOT_FOUND, 409: CONFLICT},
+        summary="Rename a team policy or change its parameters while no experiment uses it",
+    )
+    def patch(self, request: Request, policy_id: int) -> Response:
+        policy = get_object_or_404(policies_visible_to(request.user), pk=policy_id)
+        serializer = PolicyUpdateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        policy = policy_update(policy=policy, user=request.user, **serializer.validated_data)
         return Response(PolicyOutputSerializer(policy).data)
 
     @extend_schema(

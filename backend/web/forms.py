@@ -15,8 +15,9 @@ from backend.policies.models import SamplingPolicy
 from backend.teams.models import Role, Team
 from workers.engine.errors import ConfigError
 from workers.engine.model_specs import MODELS
+from workers.engine.params import Param
 from workers.engine.recipe import RECIPE_SCHEMA
-from workers.engine.strategies import STRATEGIES
+from workers.engine.strategies import DYNAMIC, STATIC, STRATEGIES, WEIGHTED, Strategy
 
 RECIPE_PARAMS = {param.name: param for param in RECIPE_SCHEMA}
 
@@ -95,6 +96,125 @@ class PolicyChoiceField(forms.ModelMultipleChoiceField):
         strategy = STRATEGIES.get(obj.strategy)
         family = strategy.family if strategy else "unknown strategy"
         return f"{obj.name} · {family}"
+
+
+def sentence(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+def param_bounds(param: Param) -> str:
+    """The range a parameter accepts, in words ("0 to 0.9", "above 0, at most 10"), or "" if unbounded."""
+    low, high = param.minimum, param.maximum
+    if low is not None and high is not None and not param.exclusive_minimum:
+        return f"{low:g} to {high:g}"
+    parts = []
+    if low is not None:
+        parts.append(f"above {low:g}" if param.exclusive_minimum else f"at least {low:g}")
+    if high is not None:
+        parts.append(f"at most {high:g}")
+    return ", ".join(parts)
+
+
+def param_field(param: Param) -> forms.Field:
+    """A form field for one declared parameter; its range and choices are the engine's to check.
+
+    Only typing is checked here (a number must be a number); an empty box means
+    null, which the engine accepts only where the parameter is nullable.
+    """
+    bounds = param_bounds(param)
+    help_text = f"{param.help} ({bounds})" if bounds else param.help
+    attrs: dict[str, str] = {}
+    if param.type in ("int", "float"):
+        attrs["step"] = "1" if param.type == "int" else "any"
+        if param.minimum is not None and not param.exclusive_minimum:
+            attrs["min"] = f"{param.minimum:g}"
+        if param.maximum is not None:
+            attrs["max"] = f"{param.maximum:g}"
+        if param.nullable:
+            attrs["placeholder"] = "default"
+    options = {"label": param.name, "required": False, "initial": param.default, "help_text": help_text}
+    if param.type == "int":
+        return forms.IntegerField(widget=forms.NumberInput(attrs=attrs), **options)
+    if param.type == "float":
+        return forms.FloatField(widget=forms.NumberInput(attrs=attrs), **options)
+    if param.type == "bool":
+        return forms.NullBooleanField(**options) if param.nullable else forms.BooleanField(**options)
+    if param.type == "choice":
+        choices = [("", "default")] if param.nullable else []
+        choices += [(choice, choice) for choice in param.choices]
+        return forms.CharField(widget=forms.Select(choices=choices), **options)
+    return forms.CharField(**options)
+
+
+class PolicyParamsForm(forms.Form):
+    """One strategy's parameters, a field per declared ``Param``, named apart by the strategy's key.
+
+    ``params`` holds the values the engine accepted; every value it refuses is
+    an error on its own field, all at once rather than the first only.
+    """
+
+    def __init__(self, *args: Any, strategy: Strategy, disabled: bool = False, **kwargs: Any):
+        kwargs.setdefault("prefix", strategy.key)
+        super().__init__(*args, **kwargs)
+        self.strategy = strategy
+        self.params: dict[str, Any] = {}
+        for param in strategy.params:
+            self.fields[param.name] = param_field(param)
+            self.fields[param.name].disabled = disabled
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for param in self.strategy.params:
+            if param.name not in cleaned:
+                continue
+            value = cleaned[param.name]
+            if param.type == "choice" and value == "":
+                value = None
+            try:
+                self.params[param.name] = param.coerce(value, f"params.{param.name}")
+            except ConfigError as error:
+                self.add_error(param.name, sentence(error.message))
+        return cleaned
+
+
+def strategy_params_forms(data: Any = None, *, chosen: str | None) -> dict[str, PolicyParamsForm]:
+    """A parameters form for every strategy, by key; only the chosen strategy's reads ``data``."""
+    return {
+        key: PolicyParamsForm(data if key == chosen else None, strategy=strategy)
+        for key, strategy in STRATEGIES.items()
+    }
+
+
+def add_policy_error(
+    form: forms.Form, params_form: PolicyParamsForm | None, error: ApplicationError | ConfigError
+) -> None:
+    """Show a service error next to its field; ``params.<name>`` is a field of the parameters form."""
+    name = (error.field or "").removeprefix("params.")
+    if params_form is not None and (error.field or "").startswith("params.") and name in params_form.fields:
+        params_form.add_error(name, sentence(error.message))
+    else:
+        add_service_error(form, error)
+
+
+class PolicyForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+FAMILY_LABELS = {STATIC: "Static", DYNAMIC: "Dynamic", WEIGHTED: "Weighted"}
+
+
+class PolicyCreateForm(PolicyForm):
+    strategy = forms.ChoiceField(
+        choices=[("", "Choose a strategy…")]
+        + [
+            (label, [(key, s.title) for key, s in STRATEGIES.items() if s.family == family])
+            for family, label in FAMILY_LABELS.items()
+        ],
+        help_text="Its parameters appear below once chosen.",
+    )
+
+    field_order = ["strategy", "name", "description"]
 
 
 class ExperimentCreateForm(forms.Form):

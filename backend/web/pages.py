@@ -30,6 +30,8 @@ SECTIONS = {
     "dataset_delete": "datasets",
     "dataset_upload": "datasets",
     "team_policies": "policies",
+    "policy_edit": "policies",
+    "strategy_catalogue": "policies",
     "team_leaderboard": "leaderboards",
     "team_members": "members",
     "member_add": "members",

@@ -25,6 +25,21 @@ def test_it_lists_every_registered_strategy_with_its_parameters(role, as_role):
     ]
 
 
+def test_each_strategy_names_the_paper_it_reproduces(as_role):
+    strategies = {row["key"]: row for row in as_role("viewer").get(reverse("api-strategies")).json()}
+
+    assert strategies["full"]["paper"] is None
+    assert strategies["rs2_without_replacement"]["paper"] == {
+        "title": "Repeated Random Sampling for Minimizing the Time-to-Accuracy of Learning",
+        "authors": "Okanovic et al.",
+        "year": 2024,
+        "url": "https://arxiv.org/abs/2305.18424",
+    }
+    assert {key: row["paper"]["year"] for key, row in strategies.items() if row["paper"]} == {
+        key: strategy.paper.year for key, strategy in STRATEGIES.items() if strategy.paper
+    }
+
+
 def test_it_lists_the_models(as_role):
     response = as_role("viewer").get(reverse("api-models"))
 

@@ -4,7 +4,7 @@ from django.urls import reverse
 from backend.experiments.services import experiment_create
 from backend.policies.models import SamplingPolicy
 from tests.api.conftest import ROLES
-from workers.engine.strategies import STRATEGIES
+from workers.engine.strategies import STRATEGIES, resolve_strategy_params
 
 LIST_URL = reverse("api-policies")
 
@@ -199,3 +199,110 @@ def test_a_policy_used_by_an_experiment_cannot_be_deleted(team, editor, dataset,
     assert response.status_code == 409
     assert "experiment" in response.json()["detail"]
     assert SamplingPolicy.objects.filter(pk=team_policy.pk).exists()
+
+
+def use_in_experiment(policy, *, team, editor, dataset):
+    return experiment_create(
+        team=team,
+        user=editor,
+        name=f"Uses {policy.name}",
+        dataset=dataset,
+        model="mlp",
+        recipe={},
+        policies=[policy],
+        budgets=[0.5],
+        seeds=[0],
+    )
+
+
+@pytest.mark.parametrize("role", ["owner", "editor"])
+def test_editors_and_owners_rename_and_reparameterise_a_team_policy(role, team_policy, as_role):
+    payload = {"name": "Plain RS2", "description": "Without balance", "params": {"class_balanced": False}}
+
+    response = as_role(role).patch(detail_url(team_policy), payload, format="json")
+
+    assert response.status_code == 200, response.json()
+    team_policy.refresh_from_db()
+    assert (team_policy.name, team_policy.description, team_policy.params) == (
+        "Plain RS2",
+        "Without balance",
+        {"class_balanced": False},
+    )
+    assert response.json()["params"] == {"class_balanced": False}
+
+
+def test_patched_parameters_replace_the_old_ones_with_defaults_filled(team, editor, as_role):
+    policy = SamplingPolicy.objects.create(
+        team=team, name="Hard EL2N", strategy="el2n", params={"offset": 0.2, "proxy_rounds": 3}
+    )
+
+    response = as_role("editor").patch(detail_url(policy), {"params": {"proxy_rounds": 7}}, format="json")
+
+    assert response.status_code == 200, response.json()
+    policy.refresh_from_db()
+    assert policy.params == {**resolve_strategy_params("el2n", {}), "proxy_rounds": 7}
+    assert policy.params["offset"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "payload, field",
+    [
+        ({"params": {"class_balanced": "yes"}}, "params.class_balanced"),
+        ({"params": {"fraction": 0.5}}, "params.fraction"),
+        ({"params": [1]}, "params"),
+        ({"name": "  "}, "name"),
+        ({"name": "Other RS2"}, "name"),
+        ({"strategy": "random_static"}, "strategy"),
+    ],
+)
+def test_a_bad_patch_names_the_field_and_changes_nothing(payload, field, team, team_policy, as_role):
+    SamplingPolicy.objects.create(team=team, name="Other RS2", strategy="rs2_with_replacement", params={})
+    before = SamplingPolicy.objects.filter(pk=team_policy.pk).values().get()
+
+    response = as_role("editor").patch(detail_url(team_policy), payload, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert SamplingPolicy.objects.filter(pk=team_policy.pk).values().get() == before
+
+
+@pytest.mark.parametrize("role, expected", [("viewer", 403), ("outsider", 404)])
+def test_viewers_and_outsiders_cannot_patch_a_team_policy(role, expected, team_policy, as_role):
+    response = as_role(role).patch(detail_url(team_policy), {"name": "Mine now"}, format="json")
+
+    assert response.status_code == expected
+    team_policy.refresh_from_db()
+    assert team_policy.name == "Balanced RS2"
+
+
+def test_builtin_policies_are_read_only(builtin_policies, as_role):
+    policy = builtin_policies["random_static"]
+
+    response = as_role("owner").patch(detail_url(policy), {"params": {"class_balanced": True}}, format="json")
+
+    assert response.status_code == 403
+    policy.refresh_from_db()
+    assert policy.params == {"class_balanced": False}
+
+
+def test_the_parameters_of_a_policy_an_experiment_uses_cannot_change(team, editor, dataset, team_policy, as_role):
+    use_in_experiment(team_policy, team=team, editor=editor, dataset=dataset)
+
+    response = as_role("editor").patch(detail_url(team_policy), {"params": {"class_balanced": False}}, format="json")
+
+    assert response.status_code == 409
+    assert "experiment" in response.json()["detail"]
+    team_policy.refresh_from_db()
+    assert team_policy.params == {"class_balanced": True}
+
+
+def test_a_policy_an_experiment_uses_can_still_be_renamed(team, editor, dataset, team_policy, as_role):
+    use_in_experiment(team_policy, team=team, editor=editor, dataset=dataset)
+
+    response = as_role("editor").patch(
+        detail_url(team_policy), {"name": "Balanced RS2 (paper)", "params": {"class_balanced": True}}, format="json"
+    )
+
+    assert response.status_code == 200, response.json()
+    team_policy.refresh_from_db()
+    assert (team_policy.name, team_policy.params) == ("Balanced RS2 (paper)", {"class_balanced": True})

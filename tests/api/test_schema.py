@@ -28,7 +28,7 @@ EXPECTED_PATHS = {
     "/api/v1/datasets/{dataset_id}/": {"get", "delete"},
     "/api/v1/datasets/files/{sha256}/": {"get"},
     "/api/v1/policies/": {"get", "post"},
-    "/api/v1/policies/{policy_id}/": {"get", "delete"},
+    "/api/v1/policies/{policy_id}/": {"get", "patch", "delete"},
     "/api/v1/experiments/": {"get", "post"},
     "/api/v1/experiments/{experiment_id}/": {"get"},
     "/api/v1/experiments/{experiment_id}/cancel/": {"post"},

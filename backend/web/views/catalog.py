@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 from backend.datasets.models import Dataset
+from backend.errors import ApplicationError
 from backend.policies.models import SamplingPolicy
+from backend.policies.selectors import builtin_policies, team_policies_with_usage
+from backend.policies.services import policy_create
+from backend.teams.access import Access
 from backend.web.display import short_sha
+from backend.web.forms import PolicyCreateForm, add_policy_error, strategy_params_forms
 from backend.web.pages import render_page, team_page
+from workers.engine.errors import ConfigError
 from workers.engine.strategies import STRATEGIES
 
 
@@ -18,6 +26,7 @@ def _policy_row(policy: SamplingPolicy) -> dict:
         "policy": policy,
         "family": strategy.family if strategy else "unknown",
         "params": [f"{key} = {value}" for key, value in sorted(policy.params.items())],
+        "experiments_using": getattr(policy, "experiments_using", None),
     }
 
 
@@ -37,9 +46,37 @@ def team_datasets(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def team_policies(request: HttpRequest, slug: str) -> HttpResponse:
-    team, membership = team_page(request, slug)
-    builtin = [_policy_row(policy) for policy in SamplingPolicy.objects.filter(team=None).order_by("name")]
-    own = [_policy_row(policy) for policy in SamplingPolicy.objects.filter(team=team).order_by("name")]
+    """The built-in and team policies; editors create one from its strategy's generated form."""
+    posted = request.method == "POST"
+    team, membership = team_page(request, slug, access=Access.WRITE if posted else Access.READ)
+    form = PolicyCreateForm(request.POST if posted else None, initial={"strategy": request.GET.get("strategy")})
+    chosen = (request.POST if posted else request.GET).get("strategy")
+    params_forms = strategy_params_forms(request.POST if posted else None, chosen=chosen)
+    params_form = params_forms.get(chosen)
+    if posted and all([form.is_valid(), params_form is not None and params_form.is_valid()]):
+        try:
+            policy = policy_create(
+                team=team,
+                user=request.user,
+                name=form.cleaned_data["name"],
+                strategy=chosen,
+                params=params_form.params,
+                description=form.cleaned_data["description"],
+            )
+        except (ApplicationError, ConfigError) as error:
+            add_policy_error(form, params_form, error)
+        else:
+            messages.success(request, f"Created {policy.name}.")
+            return redirect("team_policies", slug=team.slug)
     return render_page(
-        request, "policies/list.html", team=team, membership=membership, builtin_rows=builtin, team_rows=own
+        request,
+        "policies/list.html",
+        team=team,
+        membership=membership,
+        builtin_rows=[_policy_row(policy) for policy in builtin_policies()],
+        team_rows=[_policy_row(policy) for policy in team_policies_with_usage(team)],
+        form=form,
+        params_forms=params_forms.values(),
+        chosen=chosen if chosen in params_forms else None,
+        status=400 if posted else 200,
     )

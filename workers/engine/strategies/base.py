@@ -249,11 +249,29 @@ class StaticSampler(Sampler):
 
 
 @dataclass(frozen=True)
+class Paper:
+    """The publication a strategy reproduces, as its sampler's docstring cites it.
+
+    ``authors`` is the citation's author list as written there; ``url`` is an
+    arXiv or proceedings page, empty where none could be confirmed.
+    """
+
+    title: str
+    authors: str
+    year: int
+    url: str = ""
+
+    def describe(self) -> dict[str, Any]:
+        return {"title": self.title, "authors": self.authors, "year": self.year, "url": self.url}
+
+
+@dataclass(frozen=True)
 class Strategy:
     """A strategy's declaration.
 
     ``sampler`` is ``"module:Class"``, imported only when a run is built, so
     that reading the registry never loads torch (a class is accepted too).
+    ``paper`` is what the strategy reproduces; controls that cite nothing have none.
     """
 
     key: str
@@ -263,6 +281,7 @@ class Strategy:
     sampler: str | type[Sampler]
     params: tuple[Param, ...] = ()
     uses_budget: bool = True
+    paper: Paper | None = None
 
     def sampler_class(self) -> type[Sampler]:
         if not isinstance(self.sampler, str):
@@ -278,4 +297,5 @@ class Strategy:
             "description": self.description,
             "uses_budget": self.uses_budget,
             "params": [param.describe() for param in self.params],
+            "paper": self.paper.describe() if self.paper else None,
         }

@@ -108,7 +108,7 @@ class HerdingSampler(StaticSampler):
 class SubmodularSampler(StaticSampler):
     """Greedy maximisation of a submodular function of last-layer gradient embeddings, per class.
 
-    Iyer, Khargonkar, Bilmes & Asanani, "Submodular Combinatorial Information
+    Iyer, Khargonkar, Bilmes & Asnani, "Submodular Combinatorial Information
     Measures with Applications in Machine Learning", ALT 2021, and DeepCore's
     Submodular method: ``function`` is facility location, graph cut or
     log-determinant over the cosine similarity ``(1 + cos)/2`` of the proxy's

@@ -19,7 +19,7 @@ import numpy as np
 from workers.engine.errors import ConfigError
 from workers.engine.model_specs import MODELS
 from workers.engine.params import Param, resolve
-from workers.engine.strategies.base import DYNAMIC, STATIC, WEIGHTED, Sampler, Strategy
+from workers.engine.strategies.base import DYNAMIC, STATIC, WEIGHTED, Paper, Sampler, Strategy
 
 CONTROLS = "workers.engine.strategies.controls"
 SCORES = "workers.engine.strategies.scores"
@@ -31,6 +31,32 @@ REDUCIBLE = "workers.engine.strategies.reducible"
 BALANCE = "workers.engine.strategies.balance"
 
 CLASS_BALANCED = Param("class_balanced", "bool", False, "Draw the same share of every class.")
+
+# What each strategy reproduces, as its sampler's docstring cites it (links: arXiv or the proceedings).
+RS2_PAPER = Paper(
+    "Repeated Random Sampling for Minimizing the Time-to-Accuracy of Learning",
+    "Okanovic et al.",
+    2024,
+    "https://arxiv.org/abs/2305.18424",
+)
+DATA_DIET_PAPER = Paper(
+    "Deep Learning on a Data Diet: Finding Important Examples Early in Training",
+    "Paul, Ganguli & Dziugaite",
+    2021,
+    "https://arxiv.org/abs/2107.07075",
+)
+SCALING_LAWS_PAPER = Paper(
+    "Beyond neural scaling laws: beating power law scaling via data pruning",
+    "Sorscher et al.",
+    2022,
+    "https://arxiv.org/abs/2206.14486",
+)
+DYNAMIC_PRUNING_PAPER = Paper(
+    "Accelerating Deep Learning with Dynamic Data Pruning",
+    "Raju, Daruwalla & Lipasti",
+    2021,
+    "https://arxiv.org/abs/2111.12621",
+)
 
 
 def proxy_params(rounds: int = 10, repeats: int = 1) -> tuple[Param, ...]:
@@ -86,6 +112,7 @@ CONTROL_STRATEGIES: tuple[Strategy, ...] = (
         "One random subset of r·N examples chosen before training and reused every round.",
         params=(CLASS_BALANCED,),
         sampler=CONTROLS + ":RandomStaticSampler",
+        paper=RS2_PAPER,
     ),
     Strategy(
         "rs2_without_replacement",
@@ -93,6 +120,7 @@ CONTROL_STRATEGIES: tuple[Strategy, ...] = (
         "RS2 without replacement",
         "Walk a shuffled permutation in chunks of r·N; reshuffle when it is exhausted.",
         sampler=CONTROLS + ":RS2WithoutReplacementSampler",
+        paper=RS2_PAPER,
     ),
     Strategy(
         "rs2_with_replacement",
@@ -101,6 +129,7 @@ CONTROL_STRATEGIES: tuple[Strategy, ...] = (
         "A fresh independent random subset of r·N examples every round.",
         params=(CLASS_BALANCED,),
         sampler=CONTROLS + ":RS2WithReplacementSampler",
+        paper=RS2_PAPER,
     ),
 )
 
@@ -129,6 +158,7 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
         "Keep the examples whose early-training error vector ‖softmax − onehot‖ is largest.",
         params=(*proxy_params(rounds=10, repeats=1), OFFSET, CLASS_BALANCED),
         sampler=SCORES + ":EL2NSampler",
+        paper=DATA_DIET_PAPER,
     ),
     Strategy(
         "grand",
@@ -148,6 +178,7 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
             CLASS_BALANCED,
         ),
         sampler=SCORES + ":GraNdSampler",
+        paper=DATA_DIET_PAPER,
     ),
     Strategy(
         "forgetting",
@@ -156,6 +187,12 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
         "Keep the examples a proxy forgets most often during training; never-learned ones first.",
         params=(*proxy_params(rounds=10, repeats=1), CLASS_BALANCED),
         sampler=SCORES + ":ForgettingSampler",
+        paper=Paper(
+            "An Empirical Study of Example Forgetting during Deep Neural Network Learning",
+            "Toneva et al.",
+            2019,
+            "https://arxiv.org/abs/1812.05159",
+        ),
     ),
     Strategy(
         "uncertainty",
@@ -174,6 +211,12 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
             CLASS_BALANCED,
         ),
         sampler=SCORES + ":UncertaintySampler",
+        paper=Paper(
+            "Selection via Proxy: Efficient Data Selection for Deep Learning",
+            "Coleman et al.",
+            2020,
+            "https://arxiv.org/abs/1906.11829",
+        ),
     ),
     Strategy(
         "deepfool",
@@ -201,6 +244,12 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
             CLASS_BALANCED,
         ),
         sampler=SCORES + ":DeepFoolSampler",
+        paper=Paper(
+            "Adversarial Active Learning for Deep Networks: a Margin Based Approach",
+            "Ducoffe & Precioso",
+            2018,
+            "https://arxiv.org/abs/1802.09841",
+        ),
     ),
     Strategy(
         "cal",
@@ -213,6 +262,12 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
             CLASS_BALANCED,
         ),
         sampler=SCORES + ":CALSampler",
+        paper=Paper(
+            "Active Learning by Acquiring Contrastive Examples",
+            "Margatina et al.",
+            2021,
+            "https://arxiv.org/abs/2109.03764",
+        ),
     ),
     Strategy(
         "supervised_prototypes",
@@ -221,6 +276,7 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
         "Keep the examples farthest from (or nearest to) their class centroid in embedding space.",
         params=(*proxy_params(rounds=10, repeats=1), KEEP_END, CLASS_BALANCED),
         sampler=SCORES + ":SupervisedPrototypesSampler",
+        paper=SCALING_LAWS_PAPER,
     ),
     Strategy(
         "self_supervised_prototypes",
@@ -242,6 +298,7 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
             CLASS_BALANCED,
         ),
         sampler=SCORES + ":SelfSupervisedPrototypesSampler",
+        paper=SCALING_LAWS_PAPER,
     ),
     Strategy(
         "moderate",
@@ -253,6 +310,12 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
             Param("class_balanced", "bool", True, "Take the band within every class, by its share."),
         ),
         sampler=SCORES + ":ModerateSampler",
+        paper=Paper(
+            "Moderate Coreset: A Universal Method of Data Selection for Real-world Data-efficient Deep Learning",
+            "Xia et al.",
+            2023,
+            "https://openreview.net/forum?id=7D5EECbOaf9",
+        ),
     ),
     Strategy(
         "ccs",
@@ -280,6 +343,12 @@ SCORE_STRATEGIES: tuple[Strategy, ...] = (
             CLASS_BALANCED,
         ),
         sampler=SCORES + ":CCSSampler",
+        paper=Paper(
+            "Coverage-centric Coreset Selection for High Pruning Rates",
+            "Zheng et al.",
+            2023,
+            "https://arxiv.org/abs/2210.15809",
+        ),
     ),
 )
 
@@ -292,6 +361,12 @@ GEOMETRY_STRATEGIES: tuple[Strategy, ...] = (
         "Farthest-point core-set over a proxy's penultimate embeddings (Sener & Savarese, 2018).",
         params=(CLASS_BALANCED, *proxy_params()),
         sampler=GEOMETRY + ":KCenterGreedySampler",
+        paper=Paper(
+            "Active Learning for Convolutional Neural Networks: A Core-Set Approach",
+            "Sener & Savarese",
+            2018,
+            "https://arxiv.org/abs/1708.00489",
+        ),
     ),
     Strategy(
         "contextual_diversity",
@@ -303,6 +378,12 @@ GEOMETRY_STRATEGIES: tuple[Strategy, ...] = (
             *proxy_params(),
         ),
         sampler=GEOMETRY + ":ContextualDiversitySampler",
+        paper=Paper(
+            "Contextual Diversity for Active Learning",
+            "Agarwal, Arora, Anand & Arora",
+            2020,
+            "https://arxiv.org/abs/2008.05723",
+        ),
     ),
     Strategy(
         "herding",
@@ -311,6 +392,7 @@ GEOMETRY_STRATEGIES: tuple[Strategy, ...] = (
         "Greedily match the mean of a proxy's embeddings with the chosen subset's (Welling, 2009).",
         params=(CLASS_BALANCED, *proxy_params()),
         sampler=GEOMETRY + ":HerdingSampler",
+        paper=Paper("Herding Dynamical Weights to Learn", "Welling", 2009),
     ),
     Strategy(
         "submodular",
@@ -345,6 +427,12 @@ GEOMETRY_STRATEGIES: tuple[Strategy, ...] = (
             *proxy_params(),
         ),
         sampler=GEOMETRY + ":SubmodularSampler",
+        paper=Paper(
+            "Submodular Combinatorial Information Measures with Applications in Machine Learning",
+            "Iyer, Khargonkar, Bilmes & Asnani",
+            2021,
+            "https://arxiv.org/abs/2006.15412",
+        ),
     ),
 )
 
@@ -367,6 +455,12 @@ GRADIENT_STRATEGIES: tuple[Strategy, ...] = (
             *proxy_params(),
         ),
         sampler=GRADIENTS + ":CraigSampler",
+        paper=Paper(
+            "Coresets for Data-efficient Training of Machine Learning Models",
+            "Mirzasoleiman, Bilmes & Leskovec",
+            2020,
+            "https://arxiv.org/abs/1906.01827",
+        ),
     ),
     Strategy(
         "gradmatch",
@@ -387,6 +481,12 @@ GRADIENT_STRATEGIES: tuple[Strategy, ...] = (
             *proxy_params(),
         ),
         sampler=GRADIENTS + ":GradMatchSampler",
+        paper=Paper(
+            "GRAD-MATCH: Gradient Matching based Data Subset Selection for Efficient Deep Model Training",
+            "Killamsetty, Sivasubramanian, Ramakrishnan, De & Iyer",
+            2021,
+            "https://arxiv.org/abs/2103.00123",
+        ),
     ),
     Strategy(
         "glister",
@@ -424,6 +524,12 @@ GRADIENT_STRATEGIES: tuple[Strategy, ...] = (
             *proxy_params(),
         ),
         sampler=GRADIENTS + ":GlisterSampler",
+        paper=Paper(
+            "GLISTER: Generalization based Data Subset Selection for Efficient and Robust Learning",
+            "Killamsetty, Sivasubramanian, Ramakrishnan & Iyer",
+            2021,
+            "https://arxiv.org/abs/2012.10630",
+        ),
     ),
 )
 
@@ -487,6 +593,7 @@ DYNAMIC_STRATEGIES: tuple[Strategy, ...] = (
             *proxy_params(rounds=10, repeats=1),
         ),
         sampler=DYNAMIC_MODULE + ":ScoreResamplingSampler",
+        paper=RS2_PAPER,
     ),
     Strategy(
         "infobatch",
@@ -507,6 +614,12 @@ DYNAMIC_STRATEGIES: tuple[Strategy, ...] = (
             ANNEAL,
         ),
         sampler=DYNAMIC_MODULE + ":InfoBatchSampler",
+        paper=Paper(
+            "InfoBatch: Lossless Training Speed Up by Unbiased Dynamic Data Pruning",
+            "Qin et al.",
+            2024,
+            "https://arxiv.org/abs/2303.04947",
+        ),
     ),
     Strategy(
         "seta",
@@ -537,6 +650,12 @@ DYNAMIC_STRATEGIES: tuple[Strategy, ...] = (
             ANNEAL,
         ),
         sampler=DYNAMIC_MODULE + ":SeTaSampler",
+        paper=Paper(
+            "Scale Efficient Training for Large Datasets",
+            "Zhou, Gao & Wang",
+            2025,
+            "https://arxiv.org/abs/2503.13385",
+        ),
     ),
 )
 
@@ -578,6 +697,12 @@ ONLINE_STRATEGIES: tuple[Strategy, ...] = (
             ),
         ),
         sampler=ONLINE + ":LossImportanceSampler",
+        paper=Paper(
+            "Not All Samples Are Created Equal: Deep Learning with Importance Sampling",
+            "Katharopoulos & Fleuret",
+            2018,
+            "https://arxiv.org/abs/1803.00942",
+        ),
     ),
     Strategy(
         "hard_mining",
@@ -586,6 +711,12 @@ ONLINE_STRATEGIES: tuple[Strategy, ...] = (
         "Keep the r·N highest-loss examples of a uniform pool under the current model (Shrivastava et al., 2016).",
         params=(Param("pool_factor", "float", 10.0, POOL_FACTOR_HELP, minimum=1.0, maximum=100.0),),
         sampler=ONLINE + ":HardMiningSampler",
+        paper=Paper(
+            "Training Region-based Object Detectors with Online Hard Example Mining",
+            "Shrivastava, Gupta & Girshick",
+            2016,
+            "https://arxiv.org/abs/1604.03540",
+        ),
     ),
     Strategy(
         "ucb",
@@ -604,6 +735,7 @@ ONLINE_STRATEGIES: tuple[Strategy, ...] = (
             EMA_WEIGHT,
         ),
         sampler=ONLINE + ":UCBSampler",
+        paper=DYNAMIC_PRUNING_PAPER,
     ),
     Strategy(
         "epsilon_greedy",
@@ -623,6 +755,7 @@ ONLINE_STRATEGIES: tuple[Strategy, ...] = (
             EMA_WEIGHT,
         ),
         sampler=ONLINE + ":EpsilonGreedySampler",
+        paper=DYNAMIC_PRUNING_PAPER,
     ),
 )
 
@@ -669,6 +802,12 @@ REDUCIBLE_STRATEGIES: tuple[Strategy, ...] = (
         "Keep the candidates whose loss minus a held-out model's loss is largest (Mindermann et al., 2022).",
         params=(HOLDOUT_FRACTION, IRREDUCIBLE_ROUNDS, IRREDUCIBLE_MODEL, POOL_FACTOR),
         sampler=REDUCIBLE + ":RhoLossSampler",
+        paper=Paper(
+            "Prioritized Training on Points that are Learnable, Worth Learning, and Not Yet Learnt",
+            "Mindermann et al.",
+            2022,
+            "https://arxiv.org/abs/2206.07137",
+        ),
     ),
 )
 
@@ -713,9 +852,15 @@ BALANCE_STRATEGIES: tuple[Strategy, ...] = (
         "class_temperature",
         DYNAMIC,
         "Class temperature sampling (Cooldown)",
-        "Draw classes ∝ n_c^(1/T), T cooled from a high to a low value over the run (Li et al., 2024).",
+        "Draw classes ∝ n_c^(1/T), T cooled from a high to a low value over the run (Li et al., 2025).",
         params=(TEMPERATURE_START, TEMPERATURE_END, COOLDOWN_FRACTION, BALANCE_MODE),
         sampler=BALANCE + ":ClassTemperatureSampler",
+        paper=Paper(
+            "Upsample or Upweight? Balanced Training on Heavily Imbalanced Datasets",
+            "Li, Xu, Tan, Murray & Khashabi",
+            2025,
+            "https://arxiv.org/abs/2410.04579",
+        ),
     ),
 )
 

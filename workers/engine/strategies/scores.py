@@ -184,7 +184,7 @@ class UncertaintySampler(ScoreSampler):
 class DeepFoolSampler(ScoreSampler):
     """DeepFool: keep the examples with the smallest adversarial perturbation, the closest to the boundary.
 
-    Ducoffe and Precup, "Adversarial Active Learning for Deep Networks: a
+    Ducoffe and Precioso, "Adversarial Active Learning for Deep Networks: a
     Margin Based Approach", arXiv 2018. The score is the norm of the minimal
     DeepFool perturbation (Moosavi-Dezfooli et al., CVPR 2016) that changes the
     proxy's predicted class, found by up to ``max_iterations`` linearisation
