@@ -100,7 +100,8 @@ def test_a_retried_execution_is_queued_for_every_experiment_that_shares_it(make_
 
 def test_a_withdrawn_cell_whose_shared_execution_failed_asks_for_it_again(make_experiment, editor):
     first = make_experiment("first", seeds=[0])
-    second = make_experiment("second", seeds=[0])
+    # The second experiment still needs the execution, so it keeps running after the first withdraws, then fails.
+    make_experiment("second", seeds=[0])
     run_cancel(run=first.runs.get(), user=editor)
     set_execution(first.runs.get(), status=RunStatus.FAILED, error="boom")
 
