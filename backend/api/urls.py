@@ -48,11 +48,37 @@ urlpatterns = [
     path("policies/", policies.PolicyListCreateApi.as_view(), name="api-policies"),
     path("policies/<int:policy_id>/", policies.PolicyDetailApi.as_view(), name="api-policy"),
     path("experiments/", experiments.ExperimentListCreateApi.as_view(), name="api-experiments"),
+    path("experiments/preview/", experiments.ExperimentPreviewApi.as_view(), name="api-experiment-preview"),
     path("experiments/<int:experiment_id>/", experiments.ExperimentDetailApi.as_view(), name="api-experiment"),
     path(
         "experiments/<int:experiment_id>/cancel/",
         experiments.ExperimentCancelApi.as_view(),
         name="api-experiment-cancel",
+    ),
+    path(
+        "experiments/<int:experiment_id>/clone/",
+        experiments.ExperimentCloneApi.as_view(),
+        name="api-experiment-clone",
+    ),
+    path(
+        "experiments/<int:experiment_id>/clone/preview/",
+        experiments.ExperimentClonePreviewApi.as_view(),
+        name="api-experiment-clone-preview",
+    ),
+    path(
+        "experiments/<int:experiment_id>/extend/",
+        experiments.ExperimentExtendApi.as_view(),
+        name="api-experiment-extend",
+    ),
+    path(
+        "experiments/<int:experiment_id>/extend/preview/",
+        experiments.ExperimentExtendPreviewApi.as_view(),
+        name="api-experiment-extend-preview",
+    ),
+    path(
+        "experiments/<int:experiment_id>/retry-failed/",
+        experiments.ExperimentRetryFailedApi.as_view(),
+        name="api-experiment-retry-failed",
     ),
     path(
         "experiments/<int:experiment_id>/share-links/",
@@ -97,6 +123,7 @@ urlpatterns = [
     path("runs/", runs.RunListApi.as_view(), name="api-runs"),
     path("runs/<int:run_id>/", runs.RunDetailApi.as_view(), name="api-run"),
     path("runs/<int:run_id>/cancel/", runs.RunCancelApi.as_view(), name="api-run-cancel"),
+    path("runs/<int:run_id>/retry/", experiments.RunRetryApi.as_view(), name="api-run-retry"),
     path("runs/<int:run_id>/metrics/", runs.RunMetricListApi.as_view(), name="api-run-metrics"),
     path("runs/<int:run_id>/attempts/", runs.RunAttemptListApi.as_view(), name="api-run-attempts"),
     path("runs/<int:run_id>/confusion/", runs.RunConfusionApi.as_view(), name="api-run-confusion"),

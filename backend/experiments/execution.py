@@ -193,15 +193,18 @@ def executions_attach(*, team: Team, specs: Iterable[ExecutionSpec]) -> Attached
     locked = list(Execution.objects.select_for_update().filter(team=team, key_hash__in=list(by_key)).order_by("pk"))
     requeue = [execution for execution in locked if execution.status in (RunStatus.FAILED, RunStatus.CANCELED)]
     for execution in requeue:
-        _requeue_for_new_cells(execution, now)
+        _requeue_stopped(execution, now)
     executions_enqueue(
         [execution for execution in locked if execution.key_hash not in existing or execution in requeue]
     )
     return Attached(executions={execution.key_hash: execution for execution in locked}, existing=existing)
 
 
-def _requeue_for_new_cells(execution: Execution, now) -> None:
-    """A stopped execution that new cells ask for runs again, resuming from its checkpoint if it has one."""
+def _requeue_stopped(execution: Execution, now) -> None:
+    """A stopped execution that cells ask for again runs again, resuming from its checkpoint if it has one.
+
+    Its attempt budget starts afresh; its earlier attempts stay on record.
+    """
     execution.status = RunStatus.QUEUED
     execution.queued_at = now
     execution.finished_at = None
@@ -257,6 +260,41 @@ def cells_withdraw(cells: QuerySet[Run]) -> Withdrawal:
     withdrawn_ids = set(withdrawn)
     shared = sum(1 for cell_id, execution_id in candidates if cell_id in withdrawn_ids and execution_id in still_needed)
     return Withdrawal(cells=len(withdrawn), shared=shared)
+
+
+@dataclass(frozen=True)
+class Retry:
+    # Failed cells queued again.
+    cells: int
+    # The executions behind them (cells of other experiments may share one).
+    executions: int
+
+
+def cells_retry(cells: QuerySet[Run]) -> Retry:
+    """Queue again the failed executions behind these cells, from their last checkpoint.
+
+    Only failed executions are touched: a finished, active or canceled one
+    stays as it is. A retried cell that had been withdrawn asks for its
+    execution again. Cells of other experiments that share a retried execution
+    see it queued too: it is the same training.
+    """
+    with transaction.atomic():
+        execution_ids = sorted(
+            set(cells.filter(execution__status=RunStatus.FAILED).values_list("execution_id", flat=True))
+        )
+        locked = list(
+            Execution.objects.select_for_update().filter(pk__in=execution_ids, status=RunStatus.FAILED).order_by("pk")
+        )
+        if not locked:
+            return Retry(cells=0, executions=0)
+        now = timezone.now()
+        for execution in locked:
+            _requeue_stopped(execution, now)
+        retried = cells.filter(execution__in=locked)
+        count = retried.count()
+        retried.update(canceled_at=None)
+        executions_enqueue(locked)
+    return Retry(cells=count, executions=len(locked))
 
 
 # ---------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -14,6 +16,7 @@ from django.utils import timezone
 
 from backend.experiments.models import (
     DEVICE_KIND_QUEUES,
+    QUEUE_DEVICE_KINDS,
     Attempt,
     DeviceKind,
     Execution,
@@ -350,3 +353,154 @@ def run_confusion(run: Run) -> RunConfusion:
     except ValueError as error:
         return RunConfusion(None, f"the stored predictions do not fit the dataset's test set: {error}")
     return RunConfusion(confusion)
+
+
+# ---------------------------------------------------------------------------
+# Previews: what creating, cloning or extending a grid would queue, reuse and cost
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostSample:
+    """The seconds one succeeded execution spent, and on what."""
+
+    params: str  # its strategy parameters, as canonical JSON
+    budget: float
+    selection_seconds: float
+    training_seconds: float
+
+
+def _params_key(params: dict) -> str:
+    return json.dumps(params, sort_keys=True, separators=(",", ":"))
+
+
+def execution_cost_history(
+    *, team_id: int, dataset_sha256: str, model: str, recipe: dict, device_kind: str
+) -> dict[str, list[CostSample]]:
+    """By strategy, the selection and training seconds of the team's succeeded executions of this dataset,
+    model and training recipe on this device kind (the comparable ones: others train a different amount)."""
+    rows = Execution.objects.filter(
+        team_id=team_id,
+        status=RunStatus.SUCCEEDED,
+        device_kind=device_kind,
+        config__dataset_sha256=dataset_sha256,
+        config__model=model,
+        config__recipe=recipe,
+        selection_seconds__isnull=False,
+        training_seconds__isnull=False,
+    ).values_list("config__strategy", "config__params", "config__budget", "selection_seconds", "training_seconds")
+    history: dict[str, list[CostSample]] = {}
+    for strategy, params, budget, selection, training in rows:
+        history.setdefault(strategy, []).append(
+            CostSample(
+                params=_params_key(params),
+                budget=float(budget),
+                selection_seconds=selection,
+                training_seconds=training,
+            )
+        )
+    return history
+
+
+def cell_cost_estimate(samples: Sequence[CostSample], *, params: dict, budget: float) -> float | None:
+    """Selection + training seconds of one cell, from earlier executions of its strategy (None: none ran).
+
+    Executions with the same parameters count first, then the strategy's
+    others. At the same budget the estimate is their mean; otherwise the
+    budget is scaled: training takes steps in proportion to it (the number of
+    rounds is the recipe's), while selection (a proxy trained on the whole
+    set, a score over every example) does not depend on it.
+    """
+    key = _params_key(params)
+    for pool in ([sample for sample in samples if sample.params == key], list(samples)):
+        if not pool:
+            continue
+        at_budget = [sample for sample in pool if math.isclose(sample.budget, budget)]
+        if at_budget:
+            return float(np.mean([sample.selection_seconds + sample.training_seconds for sample in at_budget]))
+        selection = np.mean([sample.selection_seconds for sample in pool])
+        training_per_budget = np.mean([sample.training_seconds / sample.budget for sample in pool])
+        return float(selection + training_per_budget * budget)
+    return None
+
+
+@dataclass(frozen=True)
+class GridPreview:
+    """What an operation on a grid would do, before it is submitted."""
+
+    runs: int  # cells it creates
+    reused: int  # of those, cells that share an execution the team already has
+    finished: int  # of the reused, cells whose execution has succeeded: nothing to train
+    to_train: int  # cells whose execution would be queued: new ones, and stopped ones queued again
+    estimated_runs: int  # of those to train, the ones an earlier execution gives an estimate for
+    estimated_seconds: float | None  # their selection + training seconds; None when none has an estimate
+    basis: int  # comparable earlier executions the estimate reads
+
+    @property
+    def unestimated_runs(self) -> int:
+        return self.to_train - self.estimated_runs
+
+
+def grid_preview(grid) -> GridPreview:
+    """The runs a planned grid (``services.Grid``) creates, how many reuse an execution, and their estimated cost.
+
+    Two queries, whatever the size of the grid.
+    """
+    from workers.engine.recipe import training_recipe
+
+    keys = [cell.spec.key_hash for cell in grid.cells]
+    statuses = dict(Execution.objects.filter(team=grid.team, key_hash__in=keys).values_list("key_hash", "status"))
+    to_train = [
+        cell for cell in grid.cells if statuses.get(cell.spec.key_hash) in (None, RunStatus.FAILED, RunStatus.CANCELED)
+    ]
+    history = execution_cost_history(
+        team_id=grid.team.pk,
+        dataset_sha256=grid.dataset.sha256,
+        model=grid.model,
+        recipe=training_recipe(grid.recipe),
+        device_kind=QUEUE_DEVICE_KINDS[grid.queue],
+    )
+    estimates = [
+        cell_cost_estimate(
+            history.get(cell.spec.config["strategy"], []),
+            params=cell.spec.config["params"],
+            budget=cell.spec.config["budget"],
+        )
+        for cell in to_train
+    ]
+    known = [estimate for estimate in estimates if estimate is not None]
+    return GridPreview(
+        runs=len(grid.cells),
+        reused=sum(1 for key in keys if key in statuses),
+        finished=sum(1 for key in keys if statuses.get(key) == RunStatus.SUCCEEDED),
+        to_train=len(to_train),
+        estimated_runs=len(known),
+        estimated_seconds=float(sum(known)) if known else None,
+        basis=sum(len(samples) for samples in history.values()),
+    )
+
+
+def experiment_preview(**grid_arguments) -> GridPreview:
+    """The preview of creating an experiment (``services.experiment_grid``'s arguments; its errors name the field)."""
+    from backend.experiments.services import experiment_grid
+
+    return grid_preview(experiment_grid(**grid_arguments))
+
+
+def experiment_clone_preview(*, experiment: Experiment, **changes) -> GridPreview:
+    """The preview of cloning ``experiment`` with these changes (``services.clone_arguments``)."""
+    from backend.experiments.services import clone_arguments
+
+    arguments = clone_arguments(experiment=experiment, **changes)
+    arguments.pop("name")
+    arguments.pop("description")
+    return experiment_preview(**arguments)
+
+
+def experiment_extend_preview(*, experiment: Experiment, policies=(), budgets=(), seeds=()) -> GridPreview:
+    """The preview of extending ``experiment``: only the cells it adds."""
+    from backend.experiments.services import experiment_extension_grid
+
+    return grid_preview(
+        experiment_extension_grid(experiment=experiment, policies=policies, budgets=budgets, seeds=seeds)
+    )

@@ -10,7 +10,7 @@ from django.db.models import Q
 
 from backend.datasets.models import Dataset, DatasetStatus
 from backend.errors import ApplicationError
-from backend.experiments.models import Queue
+from backend.experiments.models import Experiment, Queue
 from backend.policies.models import SamplingPolicy
 from backend.teams.models import Role, Team
 from workers.engine.errors import ConfigError
@@ -89,6 +89,30 @@ class DatasetUploadForm(forms.Form):
             "label_column": data["label_column"].strip() or None,
             "description": data["description"],
         }
+
+
+def _budget_fractions(text: str) -> list[float]:
+    budgets = []
+    for number in _decimal_list(text):
+        if not 0 < number <= 100:
+            raise forms.ValidationError(f"Each budget must be a percentage above 0 and at most 100; got {number}.")
+        # Decimal division keeps 10 % exactly equal to the fraction 0.1 an API client would send.
+        budgets.append(float(number / 100))
+    return budgets
+
+
+def _whole_numbers(text: str) -> list[int]:
+    seeds = []
+    for number in _decimal_list(text):
+        if number != number.to_integral_value():
+            raise forms.ValidationError(f"Each seed must be a whole number; got {number}.")
+        seeds.append(int(number))
+    return seeds
+
+
+def _percentages(fractions: list[float]) -> str:
+    """Budgets as the form reads them: ``[0.1, 0.125]`` -> "10, 12.5"."""
+    return ", ".join(f"{fraction * 100:.6g}" for fraction in fractions)
 
 
 class PolicyChoiceField(forms.ModelMultipleChoiceField):
@@ -270,21 +294,10 @@ class ExperimentCreateForm(forms.Form):
         return self.fields["policies"].queryset.filter(team__isnull=False).exists()
 
     def clean_budgets(self) -> list[float]:
-        budgets = []
-        for number in _decimal_list(self.cleaned_data["budgets"]):
-            if not 0 < number <= 100:
-                raise forms.ValidationError(f"Each budget must be a percentage above 0 and at most 100; got {number}.")
-            # Decimal division keeps 10 % exactly equal to the fraction 0.1 an API client would send.
-            budgets.append(float(number / 100))
-        return budgets
+        return _budget_fractions(self.cleaned_data["budgets"])
 
     def clean_seeds(self) -> list[int]:
-        seeds = []
-        for number in _decimal_list(self.cleaned_data["seeds"]):
-            if number != number.to_integral_value():
-                raise forms.ValidationError(f"Each seed must be a whole number; got {number}.")
-            seeds.append(int(number))
-        return seeds
+        return _whole_numbers(self.cleaned_data["seeds"])
 
     def clean_target_accuracy(self) -> float | None:
         target = self.cleaned_data["target_accuracy"]
@@ -295,10 +308,16 @@ class ExperimentCreateForm(forms.Form):
         return float(target / 100)
 
     def service_arguments(self) -> dict[str, Any]:
+        return {
+            "name": self.cleaned_data["name"],
+            "description": self.cleaned_data["description"],
+            **self.grid_arguments(),
+        }
+
+    def grid_arguments(self) -> dict[str, Any]:
+        """The grid the form describes, as ``services.experiment_grid`` takes it (no name, no team)."""
         data = self.cleaned_data
         return {
-            "name": data["name"],
-            "description": data["description"],
             "dataset": data["dataset"],
             "model": data["model"],
             "recipe": {name: data[name] for name in ("rounds", "batch_size", "lr", "target_accuracy", "eval_every")},
@@ -307,3 +326,64 @@ class ExperimentCreateForm(forms.Form):
             "seeds": data["seeds"],
             "queue": data["queue"],
         }
+
+
+def experiment_form_initial(experiment: Experiment) -> dict[str, Any]:
+    """An experiment's configuration as the create form's initial values (a clone starts from them)."""
+    recipe = experiment.recipe
+    target = recipe.get("target_accuracy")
+    return {
+        "name": f"{experiment.name} (copy)"[:200],
+        "description": experiment.description,
+        "dataset": experiment.dataset_id,
+        "model": experiment.model,
+        "policies": list(experiment.policies.values_list("pk", flat=True)),
+        "budgets": _percentages(experiment.budgets),
+        "seeds": ", ".join(str(seed) for seed in experiment.seeds),
+        **{
+            name: recipe.get(name, RECIPE_PARAMS[name].default) for name in ("rounds", "batch_size", "lr", "eval_every")
+        },
+        "target_accuracy": None if target is None else Decimal(str(target)) * 100,
+        "queue": experiment.queue,
+    }
+
+
+class ExperimentExtendForm(forms.Form):
+    """What to add to an experiment's grid; what it already has is not offered."""
+
+    policies = PolicyChoiceField(
+        queryset=SamplingPolicy.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    budgets = forms.CharField(
+        label="Add budgets (% of the training set per round)",
+        required=False,
+        help_text="Percentages separated by commas, e.g. 5, 50.",
+    )
+    seeds = forms.CharField(label="Add seeds", required=False, help_text="Whole numbers separated by commas.")
+
+    def __init__(self, *args: Any, experiment: Experiment, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.experiment = experiment
+        self.fields["policies"].queryset = (
+            SamplingPolicy.objects.filter(Q(team=None) | Q(team=experiment.team_id))
+            .exclude(experiments=experiment)
+            .order_by("team_id", "name")
+        )
+
+    def clean_budgets(self) -> list[float]:
+        text = self.cleaned_data["budgets"]
+        return _budget_fractions(text) if text.strip() else []
+
+    def clean_seeds(self) -> list[int]:
+        text = self.cleaned_data["seeds"]
+        return _whole_numbers(text) if text.strip() else []
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors and not (data.get("policies") or data.get("budgets") or data.get("seeds")):
+            raise forms.ValidationError("Add at least one policy, budget or seed.")
+        return data
+
+    def service_arguments(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {"policies": list(data["policies"]), "budgets": data["budgets"], "seeds": data["seeds"]}

@@ -54,6 +54,11 @@ urlpatterns = [
     path("strategies/", policies.strategy_catalogue, name="strategy_catalogue"),
     path("teams/<slug:slug>/leaderboard/", comparison.team_leaderboard, name="team_leaderboard"),
     path("teams/<slug:slug>/experiments/new/", experiments.experiment_create, name="experiment_create"),
+    path(
+        "teams/<slug:slug>/experiments/new/preview/",
+        experiments.experiment_create_preview,
+        name="experiment_create_preview",
+    ),
     path("experiments/<int:pk>/", experiments.experiment_detail, name="experiment_detail"),
     path("experiments/<int:pk>/runs/", experiments.experiment_runs, name="experiment_runs"),
     path("experiments/<int:pk>/leaderboard/", comparison.experiment_leaderboard, name="experiment_leaderboard"),
@@ -65,6 +70,15 @@ urlpatterns = [
     ),
     path("experiments/<int:pk>/cancel/", experiments.experiment_cancel, name="experiment_cancel"),
     path("runs/<int:pk>/cancel/", experiments.run_cancel, name="run_cancel"),
+    path("experiments/<int:pk>/clone/", experiments.experiment_clone, name="experiment_clone"),
+    path("experiments/<int:pk>/clone/preview/", experiments.experiment_clone_preview, name="experiment_clone_preview"),
+    path("experiments/<int:pk>/extend/", experiments.experiment_extend, name="experiment_extend"),
+    path(
+        "experiments/<int:pk>/extend/preview/", experiments.experiment_extend_preview, name="experiment_extend_preview"
+    ),
+    path("experiments/<int:pk>/retry-failed/", experiments.experiment_retry_failed, name="experiment_retry_failed"),
+    path("experiments/<int:pk>/delete/", experiments.experiment_delete, name="experiment_delete"),
+    path("runs/<int:pk>/retry/", experiments.run_retry, name="run_retry"),
     path("runs/<int:pk>/", runs.run_detail, name="run_detail"),
     path("runs/<int:pk>/status/", runs.run_status_fragment, name="run_status_fragment"),
     re_path(r"^runs/(?P<pk>[0-9]+)/" + CURVES, runs.run_curves_plot, name="run_curves_plot"),

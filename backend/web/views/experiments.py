@@ -1,4 +1,5 @@
-"""An experiment's page with its comparisons and live runs table, creation, and cancelling."""
+"""An experiment's page with its comparisons and live runs table; creating, cloning, extending, previewing,
+retrying, cancelling and deleting."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from backend.errors import ApplicationError
-from backend.experiments import services
+from backend.experiments import selectors, services
 from backend.experiments.models import Experiment, Run, ShareLink
 from backend.experiments.selectors import (
     experiment_share_links,
@@ -21,8 +23,8 @@ from backend.experiments.selectors import (
     waiting_without_worker,
 )
 from backend.teams.access import Access, get_team_object
-from backend.web.display import annotated_status_counts, budget_label, run_rows
-from backend.web.forms import ExperimentCreateForm, add_service_error
+from backend.web.display import annotated_status_counts, budget_label, run_rows, seconds
+from backend.web.forms import ExperimentCreateForm, ExperimentExtendForm, add_service_error, experiment_form_initial
 from backend.web.pages import remember_team, render_page, team_page
 from backend.web.views.comparison import comparison_context
 from workers.engine.errors import ConfigError
@@ -91,6 +93,11 @@ def experiment_runs(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "experiments/_runs.html", runs_context(experiment, membership))
 
 
+def _runs_added(count: int, reused: int) -> str:
+    text = f"{count} run{'' if count == 1 else 's'}"
+    return f"{text} ({reused} reusing earlier executions)" if reused else text
+
+
 @login_required
 def experiment_create(request: HttpRequest, slug: str) -> HttpResponse:
     team, membership = team_page(request, slug, access=Access.WRITE)
@@ -104,7 +111,160 @@ def experiment_create(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Created {experiment.name} with {experiment.runs.count()} runs.")
             return redirect("experiment_detail", pk=experiment.pk)
     status = 400 if form.is_bound else 200
-    return render_page(request, "experiments/create.html", team=team, membership=membership, form=form, status=status)
+    preview_url = reverse("experiment_create_preview", args=[team.slug])
+    return render_page(
+        request,
+        "experiments/create.html",
+        team=team,
+        membership=membership,
+        form=form,
+        preview_url=preview_url,
+        status=status,
+    )
+
+
+@login_required
+def experiment_clone(request: HttpRequest, pk: int) -> HttpResponse:
+    """The create form, prefilled with the experiment's configuration; recipe settings it does not show are kept."""
+    source, membership = _experiment(request, pk, access=Access.WRITE)
+    data = request.POST if request.method == "POST" else None
+    form = ExperimentCreateForm(data, team=source.team, initial=experiment_form_initial(source))
+    if form.is_bound and form.is_valid():
+        try:
+            experiment = services.experiment_clone(experiment=source, user=request.user, **form.service_arguments())
+        except (ApplicationError, ConfigError) as error:
+            add_service_error(form, error)
+        else:
+            reused = experiment.runs.filter(reused=True).count()
+            messages.success(request, f"Created {experiment.name} with {_runs_added(experiment.runs.count(), reused)}.")
+            return redirect("experiment_detail", pk=experiment.pk)
+    return render_page(
+        request,
+        "experiments/create.html",
+        team=source.team,
+        membership=membership,
+        form=form,
+        source=source,
+        preview_url=reverse("experiment_clone_preview", args=[source.pk]),
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+def experiment_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment, membership = _experiment(request, pk, access=Access.WRITE)
+    form = ExperimentExtendForm(request.POST if request.method == "POST" else None, experiment=experiment)
+    if form.is_bound and form.is_valid():
+        try:
+            extension = services.experiment_extend(experiment=experiment, user=request.user, **form.service_arguments())
+        except (ApplicationError, ConfigError) as error:
+            add_service_error(form, error)
+        else:
+            messages.success(request, f"Added {_runs_added(extension.created, extension.reused)} to {experiment.name}.")
+            return redirect("experiment_detail", pk=experiment.pk)
+    return render_page(
+        request,
+        "experiments/extend.html",
+        team=experiment.team,
+        membership=membership,
+        experiment=experiment,
+        form=form,
+        budgets=[budget_label(budget) for budget in experiment.budgets],
+        policies=experiment.policies.order_by("name"),
+        preview_url=reverse("experiment_extend_preview", args=[experiment.pk]),
+        status=400 if form.is_bound else 200,
+    )
+
+
+# Fields a preview does without: they change no run.
+UNPREVIEWED_FIELDS = ("name", "description")
+
+
+def _labelled(form, field: str | None, message: str) -> str:
+    """``message`` after the label of the form field it is about (``recipe.lr`` is the ``lr`` field)."""
+    name = (field or "").removeprefix("recipe.")
+    if name in form.fields:
+        return f"{form[name].label}: {message}"
+    return f"{field}: {message}" if field and field != NON_FIELD_ERRORS else message
+
+
+def _preview_fragment(request: HttpRequest, form, preview) -> HttpResponse:
+    """The form's preview card: what ``preview(form)`` counts and estimates, or the first thing to fix."""
+    errors = [(field, errors[0]) for field, errors in form.errors.items() if field not in UNPREVIEWED_FIELDS]
+    if errors:
+        return render(request, "experiments/_preview.html", {"problem": _labelled(form, *errors[0])})
+    try:
+        result = preview(form)
+    except (ApplicationError, ConfigError) as error:
+        return render(request, "experiments/_preview.html", {"problem": _labelled(form, error.field, error.message)})
+    return render(
+        request, "experiments/_preview.html", {"preview": result, "estimate": seconds(result.estimated_seconds)}
+    )
+
+
+@login_required
+@require_POST
+def experiment_create_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    team, _ = team_page(request, slug, access=Access.WRITE)
+    form = ExperimentCreateForm(request.POST, team=team)
+    return _preview_fragment(
+        request, form, lambda form: selectors.experiment_preview(team=team, **form.grid_arguments())
+    )
+
+
+@login_required
+@require_POST
+def experiment_clone_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    source, _ = _experiment(request, pk, access=Access.WRITE)
+    form = ExperimentCreateForm(request.POST, team=source.team)
+    return _preview_fragment(
+        request, form, lambda form: selectors.experiment_clone_preview(experiment=source, **form.grid_arguments())
+    )
+
+
+@login_required
+@require_POST
+def experiment_extend_preview(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment, _ = _experiment(request, pk, access=Access.WRITE)
+    form = ExperimentExtendForm(request.POST, experiment=experiment)
+    return _preview_fragment(
+        request,
+        form,
+        lambda form: selectors.experiment_extend_preview(experiment=experiment, **form.service_arguments()),
+    )
+
+
+@login_required
+@require_POST
+def experiment_retry_failed(request: HttpRequest, pk: int) -> HttpResponse:
+    experiment, _ = _experiment(request, pk, access=Access.WRITE)
+    retry = services.experiment_retry_failed(experiment=experiment, user=request.user)
+    if retry.cells:
+        messages.success(request, f"Queued {retry.cells} failed run{'' if retry.cells == 1 else 's'} again.")
+    else:
+        messages.info(request, "No run has failed.")
+    return redirect("experiment_detail", pk=experiment.pk)
+
+
+@login_required
+def experiment_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """A confirmation page saying what goes and what stays; deleting is its POST."""
+    experiment, membership = _experiment(request, pk, access=Access.WRITE)
+    if request.method == "POST":
+        deletion = services.experiment_delete(experiment=experiment, user=request.user)
+        message = f"Deleted {experiment.name} and its {deletion.runs} run{'' if deletion.runs == 1 else 's'}."
+        if deletion.executions_kept:
+            message += f" {deletion.executions_kept} shared with other experiments stay for them."
+        messages.success(request, message)
+        return redirect("team_dashboard", slug=experiment.team.slug)
+    return render_page(
+        request,
+        "experiments/delete.html",
+        team=experiment.team,
+        membership=membership,
+        experiment=experiment,
+        deletion=services.experiment_deletion(experiment),
+    )
 
 
 @login_required
@@ -138,3 +298,24 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Canceled the run of {run.policy.name} at {budget_label(run.budget)}, seed {run.seed}."
         )
     return redirect("experiment_detail", pk=run.experiment_id)
+
+
+@login_required
+@require_POST
+def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    run, _ = get_team_object(
+        Run.objects.select_related("experiment", "policy", "execution"),
+        user=request.user,
+        access=Access.WRITE,
+        team_field="experiment__team_id",
+        pk=pk,
+    )
+    try:
+        services.run_retry(run=run, user=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request, f"Queued the run of {run.policy.name} at {budget_label(run.budget)}, seed {run.seed} again."
+        )
+    return redirect("run_detail", pk=run.pk)
